@@ -1,0 +1,487 @@
+"""SQLite store: the local source of truth for tasks, their outbox and remote links.
+
+Contract: one `SqliteTaskStore` owns one aiosqlite connection, opened by `open()` (or
+`async with`) and closed by `close()`. Every write that must be atomic with its outbox
+rows runs in one transaction on that connection; aiosqlite serialises the statements on
+its own thread, so there is exactly one writer and no `database is locked` between our
+own calls. Deadlines and timestamps are stored as UTC ISO text plus an integer epoch
+column where an index needs to range-scan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import aiosqlite
+
+from core.errors import StorageError, TaskNotFound
+from core.models import (
+    Operation,
+    OutboxRow,
+    OutboxState,
+    Task,
+    TaskDraft,
+    TaskStatus,
+    utcnow,
+)
+
+# Each entry runs once, in order, inside one transaction; never edit a shipped step,
+# append a new one (an edited step would leave old databases on a different schema).
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE tasks (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        uid TEXT NOT NULL UNIQUE,
+        title TEXT NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        priority INTEGER NOT NULL,
+        deadline TEXT,
+        deadline_ts INTEGER,
+        tags TEXT NOT NULL DEFAULT '[]',
+        status TEXT NOT NULL,
+        chat_id INTEGER NOT NULL,
+        author_id INTEGER,
+        assignee TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        version INTEGER NOT NULL DEFAULT 1
+    );
+    CREATE INDEX tasks_by_chat ON tasks (chat_id, status, deadline_ts);
+    CREATE INDEX tasks_by_deadline ON tasks (status, deadline_ts);
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        task_uid TEXT NOT NULL,
+        server TEXT NOT NULL,
+        op TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX outbox_pending ON outbox (state, server, task_uid, seq);
+    CREATE INDEX outbox_by_task ON outbox (task_uid, seq);
+    CREATE TABLE links (
+        task_uid TEXT NOT NULL,
+        server TEXT NOT NULL,
+        external_id TEXT NOT NULL,
+        PRIMARY KEY (task_uid, server)
+    );
+    """,
+)
+
+_TASK_COLUMNS = (
+    "id, uid, title, description, priority, deadline, tags, status, chat_id, "
+    "author_id, assignee, created_at, updated_at, version"
+)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat() if value else None
+
+
+def _epoch(value: datetime | None) -> int | None:
+    return int(value.timestamp()) if value else None
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _task(row: Sequence[object]) -> Task:
+    created = _dt(row[11])  # type: ignore[arg-type]
+    updated = _dt(row[12])  # type: ignore[arg-type]
+    assert created is not None and updated is not None
+    return Task(
+        id=int(row[0]),  # type: ignore[call-overload]
+        uid=str(row[1]),
+        title=str(row[2]),
+        description=str(row[3]),
+        priority=int(row[4]),  # type: ignore[call-overload]
+        deadline=_dt(row[5]),  # type: ignore[arg-type]
+        tags=tuple(json.loads(str(row[6]))),
+        status=TaskStatus(str(row[7])),
+        chat_id=int(row[8]),  # type: ignore[call-overload]
+        author_id=None if row[9] is None else int(row[9]),  # type: ignore[call-overload]
+        assignee=None if row[10] is None else str(row[10]),
+        created_at=created,
+        updated_at=updated,
+        version=int(row[13]),  # type: ignore[call-overload]
+    )
+
+
+def _outbox(row: Sequence[object]) -> OutboxRow:
+    created = _dt(row[8])  # type: ignore[arg-type]
+    assert created is not None
+    return OutboxRow(
+        id=int(row[0]),  # type: ignore[call-overload]
+        task_uid=str(row[1]),
+        server=str(row[2]),
+        op=Operation(str(row[3])),
+        seq=int(row[4]),  # type: ignore[call-overload]
+        state=OutboxState(str(row[5])),
+        attempts=int(row[6]),  # type: ignore[call-overload]
+        last_error=None if row[7] is None else str(row[7]),
+        created_at=created,
+    )
+
+
+_OUTBOX_COLUMNS = "id, task_uid, server, op, seq, state, attempts, last_error, created_at"
+
+
+class SqliteTaskStore:
+    """Tasks, outbox and links in one SQLite file (WAL)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._db: aiosqlite.Connection | None = None
+        # All writes share one connection, so two coroutines must never interleave inside
+        # one transaction: B's statements would commit or roll back with A's.
+        self._write_lock = asyncio.Lock()
+
+    async def __aenter__(self) -> SqliteTaskStore:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    def db(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise StorageError("store is not open")
+        return self._db
+
+    async def open(self) -> None:
+        """Open the file, switch to WAL and apply pending migrations."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = await aiosqlite.connect(self.path, isolation_level=None)
+            # WAL lets readers run beside the writer; NORMAL sync keeps every committed
+            # transaction across a process crash (only an OS crash can lose the last ones).
+            await self._db.execute("PRAGMA journal_mode=WAL")
+            await self._db.execute("PRAGMA synchronous=NORMAL")
+            await self._db.execute("PRAGMA busy_timeout=5000")
+            await self._migrate()
+        except (aiosqlite.Error, OSError) as exc:
+            raise StorageError(f"cannot open store {self.path}: {exc}") from exc
+
+    async def close(self) -> None:
+        if self._db is not None:
+            db, self._db = self._db, None
+            await db.close()
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._write_lock:
+            db = self.db
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                await db.execute("ROLLBACK")
+                raise
+            await db.execute("COMMIT")
+
+    async def _write(self, sql: str, params: Sequence[object]) -> None:
+        async with self._write_lock:
+            await self.db.execute(sql, params)
+
+    async def _migrate(self) -> None:
+        db = self.db
+        await db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        async with db.execute("SELECT MAX(version) FROM schema_version") as cur:
+            row = await cur.fetchone()
+        current = int(row[0]) if row and row[0] is not None else 0
+        for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in filter(str.strip, script.split(";")):
+                    await db.execute(statement)
+                await db.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
+            except BaseException:
+                await db.execute("ROLLBACK")
+                raise
+            await db.execute("COMMIT")
+
+    async def schema_version(self) -> int:
+        async with self.db.execute("SELECT MAX(version) FROM schema_version") as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    # -- tasks ----------------------------------------------------------------------------
+
+    async def create_task(
+        self,
+        draft: TaskDraft,
+        *,
+        uid: str,
+        servers: Iterable[str],
+        now: datetime | None = None,
+    ) -> Task:
+        """Insert the task and one pending CREATE outbox row per server, atomically."""
+        now = now or utcnow()
+        stamp = _iso(now)
+        try:
+            async with self._transaction() as db:
+                cur = await db.execute(
+                    "INSERT INTO tasks (uid, title, description, priority, deadline, "
+                    "deadline_ts, tags, status, chat_id, author_id, assignee, created_at, "
+                    "updated_at, version) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,1)",
+                    (
+                        uid,
+                        draft.title,
+                        draft.description,
+                        draft.priority,
+                        _iso(draft.deadline),
+                        _epoch(draft.deadline),
+                        json.dumps(list(draft.tags), ensure_ascii=False),
+                        TaskStatus.OPEN.value,
+                        draft.chat_id,
+                        draft.author_id,
+                        draft.assignee,
+                        stamp,
+                        stamp,
+                    ),
+                )
+                task_id = cur.lastrowid
+                await self._add_outbox(uid, servers, Operation.CREATE, 1, stamp)
+        except aiosqlite.Error as exc:
+            raise StorageError(f"cannot save task: {exc}") from exc
+        assert task_id is not None
+        return Task(
+            id=task_id,
+            uid=uid,
+            title=draft.title,
+            description=draft.description,
+            priority=draft.priority,
+            deadline=draft.deadline.astimezone(UTC) if draft.deadline else None,
+            tags=draft.tags,
+            status=TaskStatus.OPEN,
+            chat_id=draft.chat_id,
+            author_id=draft.author_id,
+            assignee=draft.assignee,
+            created_at=now,
+            updated_at=now,
+        )
+
+    async def _add_outbox(
+        self,
+        uid: str,
+        servers: Iterable[str],
+        op: Operation,
+        seq: int,
+        stamp: str | None,
+    ) -> None:
+        await self.db.executemany(
+            "INSERT INTO outbox (task_uid, server, op, seq, state, created_at, updated_at) "
+            "VALUES (?,?,?,?,?,?,?)",
+            [(uid, s, op.value, seq, OutboxState.PENDING.value, stamp, stamp) for s in servers],
+        )
+
+    async def change_task(
+        self,
+        task: Task,
+        op: Operation,
+        *,
+        servers: Iterable[str],
+        now: datetime | None = None,
+        **fields: Any,
+    ) -> Task:
+        """Apply field changes (or a status change) and queue `op` for each server."""
+        now = now or utcnow()
+        changed = task.evolve(**fields, updated_at=now, version=task.version + 1)
+        stamp = _iso(now)
+        try:
+            async with self._transaction() as db:
+                cur = await db.execute(
+                    "UPDATE tasks SET title=?, description=?, priority=?, deadline=?, "
+                    "deadline_ts=?, tags=?, status=?, assignee=?, updated_at=?, version=? "
+                    "WHERE uid=? AND version=?",
+                    (
+                        changed.title,
+                        changed.description,
+                        changed.priority,
+                        _iso(changed.deadline),
+                        _epoch(changed.deadline),
+                        json.dumps(list(changed.tags), ensure_ascii=False),
+                        changed.status.value,
+                        changed.assignee,
+                        stamp,
+                        changed.version,
+                        task.uid,
+                        task.version,
+                    ),
+                )
+                if cur.rowcount != 1:
+                    raise StorageError(f"task {task.id} changed meanwhile; try again")
+                await self._add_outbox(task.uid, servers, op, changed.version, stamp)
+        except aiosqlite.Error as exc:
+            raise StorageError(f"cannot update task {task.id}: {exc}") from exc
+        return changed
+
+    async def set_status(self, uid: str, status: TaskStatus) -> None:
+        """Status change that sends nothing anywhere (compensation's final word)."""
+        await self._write(
+            "UPDATE tasks SET status=?, updated_at=? WHERE uid=?",
+            (status.value, _iso(utcnow()), uid),
+        )
+
+    async def get_task(self, task_id: int) -> Task:
+        async with self.db.execute(
+            f"SELECT {_TASK_COLUMNS} FROM tasks WHERE id=?", (task_id,)
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            raise TaskNotFound(task_id)
+        return _task(row)
+
+    async def get_by_uid(self, uid: str) -> Task:
+        async with self.db.execute(f"SELECT {_TASK_COLUMNS} FROM tasks WHERE uid=?", (uid,)) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            raise TaskNotFound(uid)
+        return _task(row)
+
+    async def list_tasks(
+        self,
+        chat_id: int,
+        *,
+        statuses: Sequence[TaskStatus] = (TaskStatus.OPEN,),
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[Task]:
+        """Tasks of one chat, soonest deadline first, undated last, then by id."""
+        marks = ",".join("?" for _ in statuses)
+        sql = (
+            f"SELECT {_TASK_COLUMNS} FROM tasks WHERE chat_id=? AND status IN ({marks}) "
+            "ORDER BY deadline_ts IS NULL, deadline_ts, id LIMIT ? OFFSET ?"
+        )
+        params = (chat_id, *(s.value for s in statuses), limit, offset)
+        async with self.db.execute(sql, params) as cur:
+            rows = await cur.fetchall()
+        return [_task(r) for r in rows]
+
+    async def count_tasks(self, *, status: TaskStatus | None = None) -> int:
+        sql, params = "SELECT COUNT(*) FROM tasks", ()
+        if status is not None:
+            sql, params = sql + " WHERE status=?", (status.value,)  # type: ignore[assignment]
+        async with self.db.execute(sql, params) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    # -- outbox ---------------------------------------------------------------------------
+
+    async def pending_for_task(self, uid: str) -> list[OutboxRow]:
+        async with self.db.execute(
+            f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE task_uid=? AND state=? ORDER BY seq, id",
+            (uid, OutboxState.PENDING.value),
+        ) as cur:
+            rows = await cur.fetchall()
+        return [_outbox(r) for r in rows]
+
+    async def pending_task_uids(
+        self, *, server: str | None = None, after: int = 0, limit: int = 1000
+    ) -> list[tuple[str, int]]:
+        """Tasks with work left, oldest first, as (uid, cursor); pass `after=cursor` to page."""
+        sql = "SELECT task_uid, MIN(id) AS first FROM outbox WHERE state=?"
+        params: tuple[object, ...] = (OutboxState.PENDING.value,)
+        if server is not None:
+            sql += " AND server=?"
+            params += (server,)
+        sql += " GROUP BY task_uid HAVING first > ? ORDER BY first LIMIT ?"
+        async with self.db.execute(sql, (*params, after, limit)) as cur:
+            rows = await cur.fetchall()
+        return [(str(r[0]), int(r[1])) for r in rows]
+
+    async def finish_outbox(
+        self,
+        row_id: int,
+        state: OutboxState,
+        *,
+        error: str | None = None,
+        external: tuple[str, str, str] | None = None,
+    ) -> None:
+        """Record one row's outcome, and the remote id it produced, atomically."""
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE outbox SET state=?, attempts=attempts+1, last_error=?, updated_at=? "
+                "WHERE id=?",
+                (state.value, error, _iso(utcnow()), row_id),
+            )
+            if external is not None:
+                await db.execute(
+                    "INSERT INTO links (task_uid, server, external_id) VALUES (?,?,?) "
+                    "ON CONFLICT (task_uid, server) DO UPDATE SET external_id=excluded.external_id",
+                    external,
+                )
+
+    async def note_attempt(self, row_id: int, error: str) -> None:
+        """A failed attempt that leaves the row pending."""
+        await self._write(
+            "UPDATE outbox SET attempts=attempts+1, last_error=?, updated_at=? WHERE id=?",
+            (error, _iso(utcnow()), row_id),
+        )
+
+    async def compensate(self, uid: str, holders: Sequence[str]) -> None:
+        """Mark the task FAILED, cancel its pending rows, queue UNDO for `holders`."""
+        stamp = _iso(utcnow())
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE tasks SET status=?, updated_at=?, version=version+1 WHERE uid=?",
+                (TaskStatus.FAILED.value, stamp, uid),
+            )
+            await db.execute(
+                "UPDATE outbox SET state=?, updated_at=? WHERE task_uid=? AND state=?",
+                (OutboxState.CANCELLED.value, stamp, uid, OutboxState.PENDING.value),
+            )
+            async with db.execute("SELECT version FROM tasks WHERE uid=?", (uid,)) as cur:
+                row = await cur.fetchone()
+            seq = int(row[0]) if row else 1
+            await self._add_outbox(uid, holders, Operation.UNDO, seq, stamp)
+
+    async def cancel_pending(self, uid: str) -> None:
+        await self._write(
+            "UPDATE outbox SET state=?, updated_at=? WHERE task_uid=? AND state=?",
+            (OutboxState.CANCELLED.value, _iso(utcnow()), uid, OutboxState.PENDING.value),
+        )
+
+    async def outbox_depth(self) -> dict[str, int]:
+        async with self.db.execute(
+            "SELECT server, COUNT(*) FROM outbox WHERE state=? GROUP BY server",
+            (OutboxState.PENDING.value,),
+        ) as cur:
+            rows = await cur.fetchall()
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    async def outbox_for_task(self, uid: str) -> list[OutboxRow]:
+        async with self.db.execute(
+            f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE task_uid=? ORDER BY seq, id", (uid,)
+        ) as cur:
+            rows = await cur.fetchall()
+        return [_outbox(r) for r in rows]
+
+    # -- links ----------------------------------------------------------------------------
+
+    async def links(self, uid: str) -> dict[str, str]:
+        async with self.db.execute(
+            "SELECT server, external_id FROM links WHERE task_uid=?", (uid,)
+        ) as cur:
+            rows = await cur.fetchall()
+        return {str(r[0]): str(r[1]) for r in rows}
+
+    async def drop_link(self, uid: str, server: str) -> None:
+        await self._write("DELETE FROM links WHERE task_uid=? AND server=?", (uid, server))
