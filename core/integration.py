@@ -52,3 +52,12 @@ def discover_factory() -> IntegrationFactory | None:
         factory: IntegrationFactory = ep.load()
         return factory
     return None
+
+
+@runtime_checkable
+class Inspectable(Protocol):
+    """An integration that can show where a task lives on its server (demo, /task card)."""
+
+    async def locate(self, uid: str, external_id: str | None) -> str | None:
+        """A short human line naming the task's copy on the server, or None if absent."""
+        ...

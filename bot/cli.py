@@ -1,0 +1,129 @@
+"""`taskbot` command line: run, demo, config check, health, stats."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import re
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from core.errors import TaskbotError
+from core.logging import setup_logging
+from core.settings import AppConfig, RuntimeEnv, load_config
+
+log = logging.getLogger("taskbot.cli")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="taskbot", description=__doc__)
+    p.add_argument("--config", help="config JSON (default: $TASKBOT_CONFIG or the shipped one)")
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the bot (polling); needs BOT_TOKEN")
+    run.add_argument("--metrics-port", type=int, default=8080, help="0 picks a free port")
+    demo = sub.add_parser("demo", help="local sandbox + bot + servers, a short conversation")
+    demo.add_argument("--data-dir", default="data/demo", help="wiped and reused by each demo")
+    demo.add_argument("--all", action="store_true", help="enable every server in the config")
+    cfg = sub.add_parser("config", help="configuration tools")
+    cfg.add_argument("action", choices=["check"])
+    sub.add_parser("health", help="start the servers once and print their health")
+    sub.add_parser("stats", help="print task and outbox counts of the data directory")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        config = load_config(args.config)
+        env = RuntimeEnv.from_environ()
+        if args.command == "config":
+            return _config_check(config)
+        if args.command == "run":
+            return asyncio.run(_run(config, env, args.metrics_port))
+        if args.command == "demo":
+            from bot.demo import run_demo
+
+            return asyncio.run(run_demo(config, Path(args.data_dir), enable_all=args.all))
+        if args.command == "health":
+            return asyncio.run(_health(config, env))
+        if args.command == "stats":
+            return asyncio.run(_stats(config, env))
+    except TaskbotError as exc:
+        print(f"taskbot: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def _config_check(config: AppConfig) -> int:
+    enabled = config.enabled_servers()
+    print(f"config OK: {len(config.servers)} servers, {len(enabled)} enabled")
+    for name, cfg in sorted(config.servers.items(), key=lambda kv: kv[1].priority):
+        flag = "enabled " if cfg.enabled else "disabled"
+        req = " required" if cfg.required else ""
+        print(f"  {flag} p{cfg.priority} {name:<20} timeout {cfg.timeout:g}s{req}")
+    return 0
+
+
+async def _run(config: AppConfig, env: RuntimeEnv, metrics_port: int) -> int:
+    from bot.runtime import Runtime
+
+    if not env.bot_token:
+        print("taskbot: BOT_TOKEN is not set (or use `taskbot demo`)", file=sys.stderr)
+        return 2
+    if not re.fullmatch(r"\d+:[A-Za-z0-9_-]+", env.bot_token):
+        print("taskbot: BOT_TOKEN does not look like a bot token", file=sys.stderr)
+        return 2
+    setup_logging(env.data_dir / "logs")
+    runtime = Runtime(config=config, env=env, metrics_port=metrics_port)
+    runtime.install_signals()
+    await runtime.serve()
+    return 0
+
+
+async def _health(config: AppConfig, env: RuntimeEnv) -> int:
+    from bot.handlers.admin import health_table
+    from core.orchestrator import EnterpriseTaskOrchestrator
+
+    setup_logging(env.data_dir / "logs", console=False)
+    async with EnterpriseTaskOrchestrator(config=config, data_dir=env.data_dir) as orch:
+        await orch.check_health()
+        print(render_table(health_table(orch)))
+        return 0 if orch.get_health_status()["overall"] != "ERROR" else 1
+
+
+async def _stats(config: AppConfig, env: RuntimeEnv) -> int:
+    from core.models import TaskStatus
+    from core.store import SqliteTaskStore
+
+    async with SqliteTaskStore(env.data_dir / "taskbot.db") as store:
+        counts = {s.value: await store.count_tasks(status=s) for s in TaskStatus}
+        print(json.dumps({"tasks": counts, "outbox_pending": await store.outbox_depth()}))
+    return 0
+
+
+def render_table(rows: list[tuple[str, str, str, str]]) -> str:
+    head = ("server", "status", "latency", "breaker")
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(4)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in [head, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def wipe(path: Path) -> None:
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+
+
+def elapsed_ms(began: float) -> float:
+    return (time.perf_counter() - began) * 1000
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,55 @@
+"""Admin-only commands."""
+
+from __future__ import annotations
+
+from aiogram import Router
+from aiogram.filters import Command
+from aiogram.types import Message
+
+from bot.rendering import esc
+from bot.texts import text
+from core.orchestrator import EnterpriseTaskOrchestrator
+
+router = Router(name="admin")
+
+_ICONS = {"ONLINE": "🟢", "DEGRADED": "🟡", "ERROR": "🔴", "DISABLED": "⚪", "STARTING": "⏳"}
+
+
+def health_table(orch: EnterpriseTaskOrchestrator) -> list[tuple[str, str, str, str]]:
+    """(server, status, latency, breaker) rows in priority order, for chat and terminal."""
+    status = orch.get_health_status()["server_health"]
+    assert isinstance(status, dict)
+    rows = []
+    for name, info in sorted(status.items(), key=lambda kv: (kv[1]["priority"], kv[0])):
+        latency = info["latency_ms"]
+        rows.append(
+            (
+                name,
+                info["status"],
+                "-" if latency is None else f"{latency:.0f} ms",
+                info["breaker"],
+            )
+        )
+    return rows
+
+
+@router.message(Command("health"))
+async def health(
+    message: Message,
+    orch: EnterpriseTaskOrchestrator,
+    lang: str,
+    admin_ids: frozenset[int],
+) -> None:
+    if message.from_user is None or message.from_user.id not in admin_ids:
+        await message.answer(text(lang, "admins_only"))
+        return
+    await orch.check_health()
+    overall = orch.get_health_status()["overall"]
+    lines = [text(lang, "health_header", overall=overall)]
+    for name, status, latency, breaker in health_table(orch):
+        extra = "" if breaker == "closed" else f" · breaker {breaker}"
+        lines.append(f"{_ICONS.get(status, '')} <code>{esc(name)}</code> {status} {latency}{extra}")
+    depth = await orch.outbox_depth()
+    if depth:
+        lines.append("outbox: " + ", ".join(f"{esc(k)}={v}" for k, v in sorted(depth.items())))
+    await message.answer("\n".join(lines))

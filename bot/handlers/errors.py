@@ -1,0 +1,53 @@
+"""The one place a failure becomes a reply: TaskbotError -> short text; anything else -> apology."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import Router
+from aiogram.types import ErrorEvent
+
+from bot.rendering import esc
+from bot.texts import DEFAULT_LANGUAGE, LANGUAGES, pick_language, text
+from core.errors import InputError, IntegrationError, TaskbotError
+
+router = Router(name="errors")
+log = logging.getLogger("taskbot.bot")
+
+
+def _reply_for(exc: BaseException, lang: str) -> str:
+    if isinstance(exc, InputError):
+        key = f"reasons.{exc.code}"
+        reason = text(lang, key) if key in LANGUAGES[DEFAULT_LANGUAGE] else esc(str(exc))
+        if exc.suggestion:
+            return text(lang, "bad_input_hint", reason=reason, suggestion=esc(exc.suggestion))
+        return text(lang, "bad_input", reason=reason)
+    if isinstance(exc, IntegrationError):
+        return text(lang, "unavailable")
+    if isinstance(exc, TaskbotError):
+        return text(lang, "bad_input", reason=esc(str(exc)))
+    return text(lang, "error")
+
+
+@router.errors()
+async def on_error(event: ErrorEvent) -> bool:
+    exc = event.exception
+    update = event.update
+    user = None
+    if update.message and update.message.from_user:
+        user = update.message.from_user
+    elif update.callback_query:
+        user = update.callback_query.from_user
+    lang = pick_language(user.language_code if user else None)
+    if isinstance(exc, TaskbotError):
+        log.info(
+            "update.refused", extra={"update_id": update.update_id, "kind": type(exc).__name__}
+        )
+    else:
+        log.error("update.failed", extra={"update_id": update.update_id}, exc_info=exc)
+    reply = _reply_for(exc, lang)
+    if update.message:
+        await update.message.answer(reply)
+    elif update.callback_query:
+        await update.callback_query.answer(reply[:200], show_alert=True)
+    return True
