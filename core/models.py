@@ -69,6 +69,7 @@ class TaskDraft:
     chat_id: int = 0
     author_id: int | None = None
     assignee: str | None = None
+    recurrence: str | None = None  # a serialised rule (core.quickadd.Recurrence.to_text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +90,7 @@ class Task:
     created_at: datetime
     updated_at: datetime
     version: int = 1
+    recurrence: str | None = None
 
     def evolve(self, **changes: object) -> Task:
         """Copy with changes; the store bumps `version`."""
@@ -111,6 +113,7 @@ class Task:
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
             "version": self.version,
+            "recurrence": self.recurrence,
         }
 
 

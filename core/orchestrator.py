@@ -70,6 +70,7 @@ SYNC_CONCURRENCY = 32  # tasks drained at once; each holds its own lock, servers
 FANOUT_CONCURRENCY = 256  # fan-outs in flight at once; beyond this creation still answers
 
 TaskListener = Callable[[Task, str], Awaitable[None]]
+ChangeListener = Callable[[Task, Operation], Awaitable[None]]
 
 
 def _kind(exc: BaseException) -> str:
@@ -125,6 +126,8 @@ class EnterpriseTaskOrchestrator:
         self.metrics = Metrics()
         self.health = HealthBoard()
         self.task_failed_listeners: list[TaskListener] = []
+        # Called after every local change is committed (reminders follow their task here).
+        self.change_listeners: list[ChangeListener] = []
         self._given = dict(integrations) if integrations is not None else None
         self.integrations: dict[str, Integration] = {}
         self._clock = clock
@@ -304,6 +307,7 @@ class EnterpriseTaskOrchestrator:
         chat_id: int = 0,
         author_id: int | None = None,
         assignee: str | None = None,
+        recurrence: str | None = None,
     ) -> Task:
         """Save the task and queue it for every server; returns before the fan-out."""
         began = time.perf_counter()
@@ -316,6 +320,7 @@ class EnterpriseTaskOrchestrator:
             chat_id=chat_id,
             author_id=author_id,
             assignee=assignee,
+            recurrence=recurrence,
         )
         await self._ensure_started()
         task = await self.store.create_task(draft, uid=new_uid(), servers=self.integrations)
@@ -327,7 +332,15 @@ class EnterpriseTaskOrchestrator:
             extra={"task_uid": task.uid, "chat_id": chat_id, "duration_ms": round(took, 2)},
         )
         self._spawn(self._fan_out(task.uid, began))
+        await self._notify_change(task, Operation.CREATE)
         return task
+
+    async def _notify_change(self, task: Task, op: Operation) -> None:
+        for listener in self.change_listeners:
+            try:
+                await listener(task, op)
+            except Exception:
+                log.exception("listener.failed", extra={"task_uid": task.uid, "op": op.value})
 
     async def get_task(self, task_id: int, *, chat_id: int | None = None) -> Task:
         """The task, if `chat_id` (when given) may see it."""
@@ -380,6 +393,7 @@ class EnterpriseTaskOrchestrator:
             deadline=draft.deadline,
             tags=draft.tags,
             assignee=fields.get("assignee", task.assignee),
+            recurrence=fields.get("recurrence", task.recurrence),
         )
 
     async def delete_task(self, task_id: int, *, chat_id: int | None = None) -> Task:
@@ -390,6 +404,7 @@ class EnterpriseTaskOrchestrator:
         changed = await self.store.change_task(task, op, servers=self.integrations, **fields)
         log.info("task.changed", extra={"task_uid": task.uid, "op": op.value})
         self._spawn(self._fan_out(task.uid, time.perf_counter()))
+        await self._notify_change(changed, op)
         return changed
 
     # -- fan-out ------------------------------------------------------------------------------

@@ -76,11 +76,29 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (task_uid, server)
     );
     """,
+    # 2: recurring tasks; per-user settings; chats the bot may no longer write to.
+    """
+    ALTER TABLE tasks ADD COLUMN recurrence TEXT;
+    CREATE TABLE users (
+        user_id INTEGER PRIMARY KEY,
+        tz TEXT,
+        lang TEXT,
+        remind_offsets TEXT,
+        digest_hour INTEGER,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE chats (
+        chat_id INTEGER PRIMARY KEY,
+        active INTEGER NOT NULL DEFAULT 1,
+        kind TEXT,
+        updated_at TEXT NOT NULL
+    );
+    """,
 )
 
 _TASK_COLUMNS = (
     "id, uid, title, description, priority, deadline, tags, status, chat_id, "
-    "author_id, assignee, created_at, updated_at, version"
+    "author_id, assignee, created_at, updated_at, version, recurrence"
 )
 
 
@@ -115,6 +133,7 @@ def _task(row: Sequence[object]) -> Task:
         created_at=created,
         updated_at=updated,
         version=int(row[13]),  # type: ignore[call-overload]
+        recurrence=None if row[14] is None else str(row[14]),
     )
 
 
@@ -240,7 +259,7 @@ class SqliteTaskStore:
                 cur = await db.execute(
                     "INSERT INTO tasks (uid, title, description, priority, deadline, "
                     "deadline_ts, tags, status, chat_id, author_id, assignee, created_at, "
-                    "updated_at, version) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,1)",
+                    "updated_at, version, recurrence) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,1,?)",
                     (
                         uid,
                         draft.title,
@@ -255,6 +274,7 @@ class SqliteTaskStore:
                         draft.assignee,
                         stamp,
                         stamp,
+                        draft.recurrence,
                     ),
                 )
                 task_id = cur.lastrowid
@@ -276,6 +296,7 @@ class SqliteTaskStore:
             assignee=draft.assignee,
             created_at=now,
             updated_at=now,
+            recurrence=draft.recurrence,
         )
 
     async def _add_outbox(
@@ -309,8 +330,8 @@ class SqliteTaskStore:
             async with self._transaction() as db:
                 cur = await db.execute(
                     "UPDATE tasks SET title=?, description=?, priority=?, deadline=?, "
-                    "deadline_ts=?, tags=?, status=?, assignee=?, updated_at=?, version=? "
-                    "WHERE uid=? AND version=?",
+                    "deadline_ts=?, tags=?, status=?, assignee=?, updated_at=?, version=?, "
+                    "recurrence=? WHERE uid=? AND version=?",
                     (
                         changed.title,
                         changed.description,
@@ -322,6 +343,7 @@ class SqliteTaskStore:
                         changed.assignee,
                         stamp,
                         changed.version,
+                        changed.recurrence,
                         task.uid,
                         task.version,
                     ),
