@@ -1,0 +1,1 @@
+"""MCP servers the project ships; each runs alone as `python -m integrations.servers.<name>`."""
