@@ -1,11 +1,34 @@
-"""taskbot's integrations: the MCP client layer and one module per server it speaks to."""
+"""taskbot's integrations: the MCP client layer and one module per server it speaks to.
 
-from integrations.deltatask import DeltaTaskIntegration
-from integrations.filesystem import FilesystemIntegration
-from integrations.git import GitIntegration
-from integrations.manager import MCPIntegrationManager, build_integrations
-from integrations.mcp import HttpServerHandle, ServerHandle, StdioServerHandle
-from integrations.memory import MemoryIntegration
+Names resolve lazily: the servers under `integrations.servers` run as their own processes
+(`python -m integrations.servers.deltatask`) and must not load the client layer or `core`
+just because Python imports this package first.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from integrations.deltatask import DeltaTaskIntegration
+    from integrations.filesystem import FilesystemIntegration
+    from integrations.git import GitIntegration
+    from integrations.manager import MCPIntegrationManager, build_integrations
+    from integrations.mcp import HttpServerHandle, ServerHandle, StdioServerHandle
+    from integrations.memory import MemoryIntegration
+
+_WHERE = {
+    "DeltaTaskIntegration": "integrations.deltatask",
+    "FilesystemIntegration": "integrations.filesystem",
+    "GitIntegration": "integrations.git",
+    "MCPIntegrationManager": "integrations.manager",
+    "build_integrations": "integrations.manager",
+    "HttpServerHandle": "integrations.mcp",
+    "ServerHandle": "integrations.mcp",
+    "StdioServerHandle": "integrations.mcp",
+    "MemoryIntegration": "integrations.memory",
+}
 
 __all__ = [
     "DeltaTaskIntegration",
@@ -18,3 +41,10 @@ __all__ = [
     "StdioServerHandle",
     "build_integrations",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'integrations' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

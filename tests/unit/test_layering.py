@@ -15,3 +15,15 @@ def test_importing_the_package_in_a_fresh_interpreter_loads_no_aiogram(package: 
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.strip() == "False"
+
+
+def test_a_shipped_server_runs_without_loading_core_or_the_client_layer() -> None:
+    probe = (
+        "import sys, integrations.servers.deltatask; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'core', 'bot', 'aiogram'}), "
+        "'integrations.mcp' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "[] False"
