@@ -3,34 +3,37 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError
 
+from bot.delivery import DeliveryQueue
 from bot.rendering import esc
 from bot.texts import text
 from core.models import ServerStatus, Task
-
-log = logging.getLogger("taskbot.notifier")
+from core.reminders import DeliveryOutcome
 
 
 class Notifier:
     """Sends out-of-band messages; failures are logged once and never reach the caller."""
 
-    def __init__(self, bot: Bot, *, admin_chat_id: int | None, lang: str = "en") -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        *,
+        admin_chat_id: int | None,
+        lang: str = "en",
+        delivery: DeliveryQueue | None = None,
+    ) -> None:
         self.bot = bot
         self.admin_chat_id = admin_chat_id
         self.lang = lang
-        self._pending: set[asyncio.Task[None]] = set()
+        # The process's one outgoing queue: alerts and reminders share Telegram's limits.
+        self.delivery = delivery if delivery is not None else DeliveryQueue(bot)
+        self._pending: set[asyncio.Task[bool]] = set()
 
     async def send(self, chat_id: int, body: str) -> bool:
-        try:
-            await self.bot.send_message(chat_id, body)
-        except TelegramAPIError as exc:
-            log.warning("notify.failed", extra={"chat_id": chat_id, "error": type(exc).__name__})
-            return False
-        return True
+        """True once delivered; the queue paces, retries and logs any failure itself."""
+        return await self.delivery.send(chat_id, body) is DeliveryOutcome.SENT
 
     def health_changed(
         self, server: str, old: ServerStatus, new: ServerStatus, detail: str | None
@@ -43,8 +46,8 @@ class Notifier:
             self.lang, "alert", server=esc(server), old=old.value, new=new.value, detail=suffix
         )
         task = asyncio.ensure_future(self.send(self.admin_chat_id, body))
-        self._pending.add(task)  # type: ignore[arg-type]
-        task.add_done_callback(self._pending.discard)  # type: ignore[arg-type]
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
 
     async def task_failed(self, task: Task, reason: str) -> None:
         body = text(self.lang, "task_failed", id=task.id, title=esc(task.title), reason=esc(reason))

@@ -3,10 +3,15 @@
 Shutdown order matters, and each step says what it protects:
 1. stop polling: no new updates are taken;
 2. wait for in-flight handlers (aiogram finishes the ones already running);
-3. stop the scheduler: no new sync or health run starts;
-4. close the orchestrator: in-flight fan-outs get a bounded grace, the rest stays in
-   the outbox for the next start, MCP sessions and their processes are closed;
-5. close the bot's HTTP session and the monitoring server.
+3. stop the scheduler: no new sync, health or reminder run starts;
+4. stop claiming reminders, then close the delivery queue: it sends what fits in its grace
+   and cancels the rest; the reminder service then records every outcome, handing the
+   cancelled ones back to pending for the next start (so none is lost or sent twice);
+   admin alerts still queued are drained;
+5. close the orchestrator: in-flight fan-outs get a bounded grace, the rest stays in
+   the outbox for the next start, MCP sessions and their processes are closed (the store
+   last: the reminder bookkeeping in step 4 still writes to it);
+6. close the bot's HTTP session and the monitoring server.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,9 +27,12 @@ from datetime import UTC, datetime
 from aiogram import Bot, Dispatcher
 
 from bot.app import attach_notifier, build_dispatcher, create_bot, register_commands
+from bot.delivery import ChatReactivation, DeliveryQueue
+from bot.handlers.reminders import ReminderCards
 from bot.notifier import Notifier
 from core.monitoring import MonitoringServer, write_snapshot
 from core.orchestrator import EnterpriseTaskOrchestrator
+from core.reminders import REMINDER_TICK_S, ReminderService, until_next_tick
 from core.scheduler import TaskbotScheduler
 from core.settings import AppConfig, RuntimeEnv
 
@@ -40,11 +49,14 @@ class Runtime:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    stopped: asyncio.Event = field(default_factory=asyncio.Event)
     orch: EnterpriseTaskOrchestrator | None = None
     bot: Bot | None = None
     dispatcher: Dispatcher | None = None
     monitor: MonitoringServer | None = None
     notifier: Notifier | None = None
+    delivery: DeliveryQueue | None = None
+    reminders: ReminderService | None = None
 
     async def serve(self) -> None:
         """Run until `stop` is set (SIGTERM/SIGINT set it when `install_signals` ran)."""
@@ -52,8 +64,14 @@ class Runtime:
             config=self.config, data_dir=self.env.data_dir
         )
         self.bot = bot = create_bot(self.env.bot_token, self.env.telegram_api_base)
-        self.notifier = attach_notifier(orch, bot, self.env)
+        self.notifier = notifier = attach_notifier(orch, bot, self.env)
+        self.delivery = delivery = notifier.delivery
         await orch.start()
+        # The runtime's clock is read on every call, so a test can move time for reminders.
+        self.reminders = reminders = ReminderService(orch, clock=lambda: self.clock())
+        reminders.sender = ReminderCards(delivery, default_lang=self.config.defaults.language)
+        await reminders.start()
+        await delivery.track_chats(reminders.store)
         scheduler = TaskbotScheduler()
         scheduler.every(self.config.sync_interval, orch.sync, name="sync")
         scheduler.every(self.config.health_check_interval, self._health_tick, name="health")
@@ -61,10 +79,14 @@ class Runtime:
             self.monitor = MonitoringServer(orch, port=self.metrics_port)
             await self.monitor.start()
         self.dispatcher = dp = build_dispatcher(orch, self.env, clock=self.clock)
+        dp["reminders"] = reminders
+        dp.update.outer_middleware(ChatReactivation(delivery))
         polling: asyncio.Task[None] | None = None
+        aligning: asyncio.Task[None] | None = None
         try:
             await register_commands(bot)
             scheduler.start()
+            aligning = asyncio.create_task(self._tick_reminders(scheduler, reminders))
             polling = asyncio.create_task(
                 dp.start_polling(bot, handle_signals=False, close_bot_session=False)
             )
@@ -78,15 +100,30 @@ class Runtime:
             if polling is not None and not polling.done():
                 await dp.stop_polling()
                 await polling
+            if aligning is not None:
+                aligning.cancel()
             scheduler.shutdown()
-            if self.notifier is not None:
-                await self.notifier.drain()
+            reminders.stop()
+            await delivery.close()
+            await reminders.close()
+            await notifier.drain()
             await orch.close()
             write_snapshot(orch, self.env.data_dir / "logs" / "monitoring_metrics.json")
             await bot.session.close()
             if self.monitor is not None:
                 await self.monitor.stop()
             log.info("taskbot.stopped")
+            self.stopped.set()
+
+    @staticmethod
+    async def _tick_reminders(scheduler: TaskbotScheduler, reminders: ReminderService) -> None:
+        """Start the reminder ticks just after a whole second, when reminders fall due.
+
+        Without it the delay from due time to delivery is the scheduler's random phase,
+        anywhere in 0-1 s; on the grid it is the ~10 ms offset plus the send itself.
+        """
+        await asyncio.sleep(until_next_tick(time.time()))
+        scheduler.every(REMINDER_TICK_S, reminders.tick, name="reminders", run_now=True)
 
     async def _health_tick(self) -> None:
         assert self.orch is not None

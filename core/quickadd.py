@@ -35,7 +35,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Literal
+from typing import ClassVar, Literal
 from zoneinfo import ZoneInfo
 
 from core.errors import InputError
@@ -75,6 +75,40 @@ class Recurrence:
         )
         if not valid:
             raise ValueError(f"invalid recurrence: {self!r}")
+
+    # RFC 5545 weekday codes, Monday first like `date.weekday()`.
+    _DAYS: ClassVar[tuple[str, ...]] = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+
+    def to_text(self) -> str:
+        """The rule as an RRULE subset for `tasks.recurrence`, readable by calendar tools."""
+        parts = [f"FREQ={self.freq.upper()}"]
+        if self.weekday is not None:
+            parts.append(f"BYDAY={self._DAYS[self.weekday]}")
+        if self.day_of_month is not None:
+            parts.append(f"BYMONTHDAY={self.day_of_month}")
+        parts += [f"BYHOUR={self.hour}", f"BYMINUTE={self.minute}"]
+        return ";".join(parts)
+
+    @classmethod
+    def from_text(cls, text: str) -> Recurrence:
+        """Read what `to_text` wrote; anything else is a ValueError, never a guess."""
+        try:
+            fields = dict(part.split("=", 1) for part in text.strip().upper().split(";"))
+            freqs: dict[str, Freq] = {"DAILY": "daily", "WEEKLY": "weekly", "MONTHLY": "monthly"}
+            unknown = fields.keys() - {"FREQ", "BYDAY", "BYMONTHDAY", "BYHOUR", "BYMINUTE"}
+            if unknown:
+                raise ValueError(f"unsupported parts {sorted(unknown)}")
+            day = fields.get("BYDAY")
+            month_day = fields.get("BYMONTHDAY")
+            return cls(
+                freqs[fields["FREQ"]],
+                int(fields.get("BYHOUR", DEFAULT_TIME[0])),
+                int(fields.get("BYMINUTE", DEFAULT_TIME[1])),
+                None if day is None else cls._DAYS.index(day),
+                None if month_day is None else int(month_day),
+            )
+        except (KeyError, ValueError) as exc:
+            raise ValueError(f"not a recurrence rule: {text!r}") from exc
 
     def next_after(self, dt: datetime, tz: ZoneInfo) -> datetime:
         """Return the first occurrence strictly after `dt`, computed in `tz`, as UTC."""

@@ -94,6 +94,39 @@ MIGRATIONS: tuple[str, ...] = (
         updated_at TEXT NOT NULL
     );
     """,
+    # 3: reminders (core/reminders.py). The tick range-scans reminders_due and nothing else;
+    # reminders_identity makes scheduling idempotent and serves the per-task and per-chat
+    # lookups. Open tasks that already have a deadline get the default reminders (1 h
+    # before and at the deadline) so an upgrade does not silence them.
+    """
+    CREATE TABLE reminders (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        task_uid TEXT NOT NULL,
+        chat_id INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        fire_at_ts INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        claim TEXT,
+        late INTEGER NOT NULL DEFAULT 0,
+        sent_at TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX reminders_due ON reminders (state, fire_at_ts);
+    CREATE UNIQUE INDEX reminders_identity ON reminders (task_uid, chat_id, kind, fire_at_ts);
+    INSERT OR IGNORE INTO reminders
+        (task_uid, chat_id, kind, fire_at_ts, state, created_at, updated_at)
+    SELECT uid, chat_id, 'deadline', deadline_ts - 3600, 'pending', updated_at, updated_at
+    FROM tasks
+    WHERE status = 'open' AND chat_id != 0
+        AND deadline_ts - 3600 > CAST(strftime('%s', 'now') AS INTEGER);
+    INSERT OR IGNORE INTO reminders
+        (task_uid, chat_id, kind, fire_at_ts, state, created_at, updated_at)
+    SELECT uid, chat_id, 'deadline', deadline_ts, 'pending', updated_at, updated_at
+    FROM tasks
+    WHERE status = 'open' AND chat_id != 0
+        AND deadline_ts > CAST(strftime('%s', 'now') AS INTEGER);
+    """,
 )
 
 _TASK_COLUMNS = (
