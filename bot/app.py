@@ -10,28 +10,17 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
+from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.types import BotCommand
 
 from bot.handlers import build_router
 from bot.middlewares import AccessMiddleware, ContextMiddleware
 from bot.notifier import Notifier
+from bot.texts import LANGUAGES, command_menu
 from core.orchestrator import EnterpriseTaskOrchestrator
+from core.queries import TaskQueries
 from core.settings import RuntimeEnv
-
-COMMANDS = {
-    "en": [
-        ("new", "Add a task"),
-        ("list", "Open tasks"),
-        ("done", "Mark a task done"),
-        ("help", "How to use the bot"),
-    ],
-    "ru": [
-        ("new", "Новая задача"),
-        ("list", "Открытые задачи"),
-        ("done", "Отметить выполненной"),
-        ("help", "Как пользоваться ботом"),
-    ],
-}
+from core.users import UserSettings
 
 
 def create_bot(token: str, api_base: str | None = None) -> Bot:
@@ -46,15 +35,25 @@ def build_dispatcher(
     *,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Dispatcher:
-    """The dispatcher with every router, middleware and dependency the handlers ask for."""
+    """The dispatcher with every router, middleware and dependency the handlers ask for.
+
+    `lang` and `tz` are not fixed here: ContextMiddleware looks them up per user.
+    LIMIT: dialog (FSM) state is in memory, lost on restart and not shared between replicas;
+    aiogram's RedisStorage would keep and share it (see DESIGN.md, scale-out).
+    """
+    users = UserSettings(orch.store)
     dp = Dispatcher(
+        storage=MemoryStorage(),
         orch=orch,
+        users=users,
+        queries=TaskQueries(orch.store),
         admin_ids=env.admin_ids,
-        tz=orch.tz,
         clock=clock,
     )
     rate = orch.config.security.rate_limiting
-    dp.update.outer_middleware(ContextMiddleware())
+    dp.update.outer_middleware(
+        ContextMiddleware(users, default_tz=orch.tz, default_lang=orch.config.defaults.language)
+    )
     dp.update.outer_middleware(
         AccessMiddleware(
             allowed=env.allowed_user_ids,
@@ -73,6 +72,7 @@ def attach_notifier(orch: EnterpriseTaskOrchestrator, bot: Bot, env: RuntimeEnv)
 
 
 async def register_commands(bot: Bot) -> None:
-    for lang, items in COMMANDS.items():
-        commands = [BotCommand(command=c, description=d) for c, d in items]
+    """The command menu in every language we speak; English is also the default for others."""
+    for lang in LANGUAGES:
+        commands = [BotCommand(command=c, description=d) for c, d in command_menu(lang)]
         await bot.set_my_commands(commands, language_code=None if lang == "en" else lang)

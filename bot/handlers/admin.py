@@ -10,8 +10,6 @@ from bot.rendering import esc
 from bot.texts import text
 from core.orchestrator import EnterpriseTaskOrchestrator
 
-router = Router(name="admin")
-
 _ICONS = {"ONLINE": "🟢", "DEGRADED": "🟡", "ERROR": "🔴", "DISABLED": "⚪", "STARTING": "⏳"}
 
 
@@ -33,7 +31,6 @@ def health_table(orch: EnterpriseTaskOrchestrator) -> list[tuple[str, str, str, 
     return rows
 
 
-@router.message(Command("health"))
 async def health(
     message: Message,
     orch: EnterpriseTaskOrchestrator,
@@ -53,3 +50,10 @@ async def health(
     if depth:
         lines.append("outbox: " + ", ".join(f"{esc(k)}={v}" for k, v in sorted(depth.items())))
     await message.answer("\n".join(lines))
+
+
+def build_router() -> Router:
+    """A fresh router per dispatcher: an aiogram router belongs to one parent only."""
+    router = Router(name="admin")
+    router.message.register(health, Command("health"))
+    return router

@@ -7,11 +7,10 @@ import logging
 from aiogram import Router
 from aiogram.types import ErrorEvent
 
-from bot.rendering import esc
+from bot.rendering import esc, plain
 from bot.texts import DEFAULT_LANGUAGE, LANGUAGES, pick_language, text
 from core.errors import InputError, IntegrationError, TaskbotError
 
-router = Router(name="errors")
 log = logging.getLogger("taskbot.bot")
 
 
@@ -29,8 +28,8 @@ def _reply_for(exc: BaseException, lang: str) -> str:
     return text(lang, "error")
 
 
-@router.errors()
-async def on_error(event: ErrorEvent) -> bool:
+async def on_error(event: ErrorEvent, lang: str | None = None) -> bool:
+    """Reply in the language the middleware chose (it honours /lang), else Telegram's."""
     exc = event.exception
     update = event.update
     user = None
@@ -38,7 +37,7 @@ async def on_error(event: ErrorEvent) -> bool:
         user = update.message.from_user
     elif update.callback_query:
         user = update.callback_query.from_user
-    lang = pick_language(user.language_code if user else None)
+    lang = lang or pick_language(user.language_code if user else None)
     if isinstance(exc, TaskbotError):
         log.info(
             "update.refused", extra={"update_id": update.update_id, "kind": type(exc).__name__}
@@ -49,5 +48,12 @@ async def on_error(event: ErrorEvent) -> bool:
     if update.message:
         await update.message.answer(reply)
     elif update.callback_query:
-        await update.callback_query.answer(reply[:200], show_alert=True)
+        await update.callback_query.answer(plain(reply)[:200], show_alert=True)
     return True
+
+
+def build_router() -> Router:
+    """A fresh router per dispatcher: an aiogram router belongs to one parent only."""
+    router = Router(name="errors")
+    router.errors.register(on_error)
+    return router

@@ -1,37 +1,129 @@
-"""Task commands and buttons: a thin layer from chat to the orchestrator and back."""
+"""Task commands and buttons: a thin layer from chat to the orchestrator and back.
+
+Every change goes through `task_for_change`, which finds the task in this chat and asks
+`bot.permissions` whether the user may touch it; every button press is answered exactly once,
+with a short plain text, whatever happens.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
-from aiogram import F, Router
+from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject
-from aiogram.types import CallbackQuery, Message
+from aiogram.fsm.context import FSMContext
+from aiogram.types import (
+    BufferedInputFile,
+    CallbackQuery,
+    InlineKeyboardMarkup,
+    Message,
+)
 
-from bot.keyboards import TaskAction, task_keyboard
-from bot.rendering import esc, split_message, task_details, task_line
+from bot.fields import Field, edit_values, field_named
+from bot.handlers import wizard
+from bot.keyboards import (
+    ListPage,
+    TaskAction,
+    Verb,
+    confirm_delete_keyboard,
+    list_keyboard,
+    task_keyboard,
+)
+from bot.permissions import find_task, task_for_change
+from bot.rendering import esc, plain, task_card, task_line, when
+from bot.replies import answer_long, edit
 from bot.texts import text
-from core.errors import TaskNotFound
-from core.models import TaskStatus
+from core.errors import InputError
+from core.models import Task, TaskStatus
 from core.orchestrator import EnterpriseTaskOrchestrator
+from core.queries import TaskQueries, View, export_csv, export_json, tag_key, view_filter
 from core.quickadd import parse_quick_add
 
-router = Router(name="tasks")
+SNOOZE_BY = timedelta(hours=1)  # what the card's snooze button adds
+Clock = Callable[[], datetime]
+
+_VIEW_WORDS = {
+    "open": View.OPEN,
+    "today": View.TODAY,
+    "overdue": View.OVERDUE,
+    "late": View.OVERDUE,
+    "all": View.ALL,
+    "открытые": View.OPEN,
+    "сегодня": View.TODAY,
+    "просрочено": View.OVERDUE,
+    "просроченные": View.OVERDUE,
+    "все": View.ALL,
+    "всё": View.ALL,
+}
 
 
-@router.message(Command("new"))
+# -- hooks other features fill in ------------------------------------------------------------
+
+
+@runtime_checkable
+class TimeTracking(Protocol):
+    """What the card's timer button needs from the "time-tracker" integration."""
+
+    async def start_timer(self, task: Task) -> None: ...
+
+
+async def snooze(orch: EnterpriseTaskOrchestrator, task: Task, now: datetime) -> Task:
+    """Hook for the snooze button: the deadline moves an hour on (from now, if it passed)."""
+    base = task.deadline if task.deadline is not None and task.deadline > now else now
+    return await orch.update_task(task.id, chat_id=task.chat_id, deadline=base + SNOOZE_BY)
+
+
+async def start_timer(orch: EnterpriseTaskOrchestrator, task: Task, lang: str) -> str:
+    """Hook for the timer button: only a live "time-tracker" integration can start one."""
+    tracker = orch.integration("time-tracker")
+    if not isinstance(tracker, TimeTracking):
+        return text(lang, "timer_off")
+    await tracker.start_timer(task)
+    return text(lang, "timer_on", id=task.id)
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _task_id(raw: str | None) -> int | None:
+    value = (raw or "").strip().lstrip("#")
+    return int(value) if value.isdigit() and len(value) < 12 else None
+
+
+def _head_and_rest(args: str | None) -> tuple[str, str]:
+    """'12  title New words' -> ('12', 'title New words'); any whitespace separates."""
+    parts = (args or "").split(maxsplit=1)
+    head = parts[0] if parts else ""
+    return head, parts[1].strip() if len(parts) > 1 else ""
+
+
+def _id_and_rest(args: str | None) -> tuple[int | None, str]:
+    head, rest = _head_and_rest(args)
+    return _task_id(head), rest
+
+
+def _card(task: Task, lang: str, tz: ZoneInfo, now: datetime) -> tuple[str, InlineKeyboardMarkup]:
+    return task_card(task, lang, tz, now), task_keyboard(task, lang)
+
+
+# -- creating and showing --------------------------------------------------------------------
+
+
 async def new_task(
     message: Message,
     command: CommandObject,
+    state: FSMContext,
     orch: EnterpriseTaskOrchestrator,
     lang: str,
     tz: ZoneInfo,
-    clock: Callable[[], datetime],
+    clock: Clock,
 ) -> None:
+    """`/new <text>` saves at once; a bare `/new` starts the step-by-step wizard."""
     if not (command.args or "").strip():
-        await message.answer(text(lang, "new_usage"))
+        await wizard.start_new(message, state, lang)
         return
     parsed = parse_quick_add(command.args or "", now=clock(), tz=tz)
     task = await orch.create_task(
@@ -42,107 +134,371 @@ async def new_task(
         chat_id=message.chat.id,
         author_id=message.from_user.id if message.from_user else None,
         assignee=parsed.assignee,
+        recurrence=parsed.recurrence.to_text() if parsed.recurrence else None,
     )
-    body = text(
-        lang, "created", id=task.id, title=esc(task.title), details=task_details(task, lang, tz)
-    )
-    await message.answer(body, reply_markup=task_keyboard(task, lang))
+    await wizard.reply_created(message, task, lang, tz, clock())
 
 
-@router.message(Command("list"))
-async def list_tasks(
-    message: Message, orch: EnterpriseTaskOrchestrator, lang: str, tz: ZoneInfo
+async def show_task(
+    message: Message,
+    command: CommandObject,
+    orch: EnterpriseTaskOrchestrator,
+    lang: str,
+    tz: ZoneInfo,
+    clock: Clock,
 ) -> None:
-    tasks = await orch.list_tasks(message.chat.id, limit=200)
-    if not tasks:
-        await message.answer(text(lang, "no_tasks"))
+    task_id = _task_id(command.args)
+    if task_id is None:
+        await message.answer(text(lang, "task_usage"))
         return
-    lines = [text(lang, "list_header", count=len(tasks))]
-    lines += [task_line(t, tz) for t in tasks]
-    for part in split_message("\n".join(lines)):
-        await message.answer(part)
+    task = await find_task(orch, message.chat.id, task_id)
+    if task is None:
+        await message.answer(text(lang, "not_found", id=task_id))
+        return
+    body, markup = _card(task, lang, tz, clock())
+    await message.answer(body, reply_markup=markup)
 
 
-def _task_id(raw: str | None) -> int | None:
-    value = (raw or "").strip().lstrip("#")
-    return int(value) if value.isdigit() and len(value) < 12 else None
+# -- lists and search ------------------------------------------------------------------------
 
 
-@router.message(Command("done"))
+def _view_of(args: str | None) -> tuple[View, str | None]:
+    word, _ = _head_and_rest(args)
+    if not word:
+        return View.OPEN, None
+    view = _VIEW_WORDS.get(word.lower())
+    return (view, None) if view is not None else (View.TAG, word.lstrip("#").lower())
+
+
+async def _render_list(
+    queries: TaskQueries,
+    chat_id: int,
+    view: View,
+    tag: str | None,
+    page: int,
+    lang: str,
+    tz: ZoneInfo,
+    now: datetime,
+) -> tuple[str, InlineKeyboardMarkup, str]:
+    """Body, buttons and the page note for one page of one view."""
+    result = await queries.page(chat_id, view_filter(view, now=now, tz=tz, tag=tag), page=page)
+    header = text(lang, f"list.{view.value}", count=result.total, tag=esc(tag or ""))
+    if not result.tasks:
+        empty = text(lang, "no_tasks") if view is View.OPEN else text(lang, "list_empty")
+        body = empty if view is View.OPEN else f"{header}\n{empty}"
+    else:
+        body = "\n".join([header, *(task_line(t, tz, lang, now) for t in result.tasks)])
+    markup = list_keyboard(result, view, tag_key(tag) if tag else "", lang)
+    note = text(lang, "page_info", page=result.page + 1, pages=result.pages)
+    return body, markup, note
+
+
+async def list_tasks(
+    message: Message,
+    command: CommandObject,
+    queries: TaskQueries,
+    lang: str,
+    tz: ZoneInfo,
+    clock: Clock,
+) -> None:
+    """`/list`, `/list today|overdue|all`, `/list #tag`: one page, with buttons for more."""
+    view, tag = _view_of(command.args)
+    body, markup, _ = await _render_list(queries, message.chat.id, view, tag, 0, lang, tz, clock())
+    await answer_long(message, body, reply_markup=markup)
+
+
+async def list_page(
+    query: CallbackQuery,
+    callback_data: ListPage,
+    queries: TaskQueries,
+    lang: str,
+    tz: ZoneInfo,
+    clock: Clock,
+) -> None:
+    message = query.message
+    if not isinstance(message, Message):
+        await query.answer(text(lang, "stale_button"))
+        return
+    tag = None
+    if callback_data.view is View.TAG:
+        tag = await queries.tag_by_key(message.chat.id, callback_data.tag)
+        if tag is None:
+            await query.answer(text(lang, "stale_button"))
+            return
+    body, markup, note = await _render_list(
+        queries, message.chat.id, callback_data.view, tag, callback_data.page, lang, tz, clock()
+    )
+    await edit(message, body, reply_markup=markup)
+    await query.answer(note)
+
+
+async def search(
+    message: Message,
+    command: CommandObject,
+    queries: TaskQueries,
+    lang: str,
+    tz: ZoneInfo,
+    clock: Clock,
+) -> None:
+    words = (command.args or "").strip()
+    if not words:
+        await message.answer(text(lang, "search_usage"))
+        return
+    found = await queries.search(message.chat.id, words)
+    if not found.tasks:
+        await message.answer(text(lang, "search_none", words=esc(words[:100])))
+        return
+    now = clock()
+    lines = [text(lang, "search_header", count=found.total)]
+    lines += [task_line(t, tz, lang, now) for t in found.tasks]
+    await answer_long(message, "\n".join(lines))
+
+
+async def export(
+    message: Message,
+    queries: TaskQueries,
+    lang: str,
+    tz: ZoneInfo,
+    clock: Clock,
+) -> None:
+    """`/export`: the chat's open and done tasks as a JSON and a CSV file."""
+    tasks = await queries.everything(message.chat.id)
+    if not tasks:
+        await message.answer(text(lang, "export_empty"))
+        return
+    now = clock()
+    stem = f"tasks-{now.astimezone(tz):%Y-%m-%d}"
+    caption = text(lang, "export_caption", count=len(tasks))
+    files = (
+        (export_json(tasks, tz=tz, now=now), f"{stem}.json"),
+        (export_csv(tasks, tz=tz), f"{stem}.csv"),
+    )
+    for data, name in files:
+        await message.answer_document(BufferedInputFile(data, filename=name), caption=caption)
+
+
+# -- changing by command ---------------------------------------------------------------------
+
+
 async def done(
-    message: Message, command: CommandObject, orch: EnterpriseTaskOrchestrator, lang: str
+    message: Message,
+    command: CommandObject,
+    orch: EnterpriseTaskOrchestrator,
+    bot: Bot,
+    lang: str,
 ) -> None:
     task_id = _task_id(command.args)
     if task_id is None:
         await message.answer(text(lang, "done_usage"))
         return
-    await _complete(message.chat.id, task_id, orch, lang, message.answer)
-
-
-async def _complete(
-    chat_id: int,
-    task_id: int,
-    orch: EnterpriseTaskOrchestrator,
-    lang: str,
-    reply: Callable[[str], object],
-) -> None:
-    try:
-        before = await orch.get_task(task_id, chat_id=chat_id)
-    except TaskNotFound:
-        await reply(text(lang, "not_found", id=task_id))  # type: ignore[misc]
-        return
-    if before.status is TaskStatus.DONE:
-        await reply(text(lang, "already_done", id=task_id))  # type: ignore[misc]
-        return
-    task = await orch.complete_task(task_id, chat_id=chat_id)
-    await reply(text(lang, "done", id=task.id, title=esc(task.title)))  # type: ignore[misc]
-
-
-@router.callback_query(TaskAction.filter(F.action == "done"))
-async def done_button(
-    query: CallbackQuery,
-    callback_data: TaskAction,
-    orch: EnterpriseTaskOrchestrator,
-    lang: str,
-) -> None:
-    message = query.message
-    if not isinstance(message, Message):
-        await query.answer(text(lang, "stale_button"))
-        return
-    try:
-        task = await orch.get_task(callback_data.task_id, chat_id=message.chat.id)
-    except TaskNotFound:
-        await query.answer(text(lang, "not_found", id=callback_data.task_id), show_alert=True)
-        return
-    if task.status is TaskStatus.OPEN:
+    task = await task_for_change(
+        orch, bot, message.chat, message.from_user, task_id, lang, sender_chat=message.sender_chat
+    )
+    if isinstance(task, str):
+        await message.answer(task)
+    elif task.status is TaskStatus.DONE:
+        await message.answer(text(lang, "already_done", id=task_id))
+    else:
         task = await orch.complete_task(task.id, chat_id=message.chat.id)
-    done_text = text(lang, "done", id=task.id, title=esc(task.title))
-    await query.answer(text(lang, "btn_done"))
-    if message.text != done_text.replace("<b>", "").replace("</b>", ""):
-        await message.edit_text(done_text, reply_markup=None)
+        await message.answer(text(lang, "done", id=task.id, title=esc(task.title)))
 
 
-@router.callback_query(TaskAction.filter(F.action == "del"))
-async def delete_button(
+async def edit_task(
+    message: Message,
+    command: CommandObject,
+    state: FSMContext,
+    orch: EnterpriseTaskOrchestrator,
+    bot: Bot,
+    lang: str,
+    tz: ZoneInfo,
+    clock: Clock,
+) -> None:
+    """`/edit 12 title New words` changes at once; `/edit 12` or `/edit 12 title` asks."""
+    task_id, rest = _id_and_rest(command.args)
+    if task_id is None:
+        await message.answer(text(lang, "edit_usage"))
+        return
+    task = await task_for_change(
+        orch, bot, message.chat, message.from_user, task_id, lang, sender_chat=message.sender_chat
+    )
+    if isinstance(task, str):
+        await message.answer(task)
+        return
+    word, value = _head_and_rest(rest)
+    if not word:
+        await wizard.begin_edit(message, state, task, lang)
+        return
+    field = field_named(word)
+    if field is None:
+        raise InputError(
+            f"no field {word!r}", code="bad_field", suggestion=f"/edit {task_id} title"
+        )
+    if not value.strip():
+        await wizard.ask_value(message, state, task, field, lang)
+        return
+    now = clock()
+    values = edit_values(field, value, now=now, tz=tz)
+    await wizard.apply_edit(message, orch, task, values, lang, tz, now)
+
+
+async def deadline(
+    message: Message,
+    command: CommandObject,
+    orch: EnterpriseTaskOrchestrator,
+    bot: Bot,
+    lang: str,
+    tz: ZoneInfo,
+    clock: Clock,
+) -> None:
+    """`/deadline 12 tomorrow 18:00` sets it; `/deadline 12 none` clears it."""
+    task_id, rest = _id_and_rest(command.args)
+    if task_id is None or not rest:
+        await message.answer(text(lang, "deadline_usage"))
+        return
+    task = await task_for_change(
+        orch, bot, message.chat, message.from_user, task_id, lang, sender_chat=message.sender_chat
+    )
+    if isinstance(task, str):
+        await message.answer(task)
+        return
+    now = clock()
+    values = edit_values(Field.DEADLINE, rest, now=now, tz=tz)
+    task = await orch.update_task(task.id, chat_id=task.chat_id, **values)
+    if task.deadline is None:
+        await message.answer(text(lang, "deadline_cleared", id=task.id))
+    else:
+        shown = when(task.deadline, tz, lang, now)
+        await message.answer(text(lang, "deadline_set", id=task.id, when=shown))
+
+
+async def delete(
+    message: Message,
+    command: CommandObject,
+    orch: EnterpriseTaskOrchestrator,
+    bot: Bot,
+    lang: str,
+) -> None:
+    """`/delete 12` asks first; the buttons under the question do the rest."""
+    task_id = _task_id(command.args)
+    if task_id is None:
+        await message.answer(text(lang, "delete_usage"))
+        return
+    task = await task_for_change(
+        orch, bot, message.chat, message.from_user, task_id, lang, sender_chat=message.sender_chat
+    )
+    if isinstance(task, str):
+        await message.answer(task)
+        return
+    body = text(lang, "delete_confirm", id=task.id, title=esc(task.title))
+    await message.answer(body, reply_markup=confirm_delete_keyboard(task.id, lang))
+
+
+# -- buttons ---------------------------------------------------------------------------------
+
+
+async def task_button(
     query: CallbackQuery,
     callback_data: TaskAction,
     orch: EnterpriseTaskOrchestrator,
+    bot: Bot,
     lang: str,
+    tz: ZoneInfo,
+    clock: Clock,
 ) -> None:
+    """Card, done, snooze, timer, delete (ask, confirm, keep): one answer per press."""
     message = query.message
     if not isinstance(message, Message):
         await query.answer(text(lang, "stale_button"))
         return
-    try:
-        task = await orch.delete_task(callback_data.task_id, chat_id=message.chat.id)
-    except TaskNotFound:
-        await query.answer(text(lang, "not_found", id=callback_data.task_id), show_alert=True)
+    verb, task_id = callback_data.action, callback_data.task_id
+    if verb is Verb.CARD:
+        task = await find_task(orch, message.chat.id, task_id)
+        if task is None:
+            await query.answer(plain(text(lang, "not_found", id=task_id)), show_alert=True)
+            return
+        body, markup = _card(task, lang, tz, clock())
+        await message.answer(body, reply_markup=markup)
+        await query.answer()
         return
-    await query.answer()
-    await message.edit_text(text(lang, "deleted", id=task.id, title=esc(task.title)))
+    found = await task_for_change(orch, bot, message.chat, query.from_user, task_id, lang)
+    if isinstance(found, str):
+        await query.answer(plain(found), show_alert=True)
+        return
+    note = await _press(message, verb, found, orch, lang, tz, clock())
+    await query.answer(plain(note)[:200])
 
 
-@router.callback_query()
+async def _press(
+    message: Message,
+    verb: Verb,
+    task: Task,
+    orch: EnterpriseTaskOrchestrator,
+    lang: str,
+    tz: ZoneInfo,
+    now: datetime,
+) -> str:
+    """Do what the button says to a task the user may change; returns the answer's text."""
+    if verb is Verb.DONE:
+        already = task.status is TaskStatus.DONE
+        if not already:
+            task = await orch.complete_task(task.id, chat_id=task.chat_id)
+        await edit(message, text(lang, "done", id=task.id, title=esc(task.title)))
+        return text(lang, "already_done", id=task.id) if already else text(lang, "btn_done")
+    if verb is Verb.SNOOZE:
+        if task.status is not TaskStatus.OPEN:
+            return text(lang, "reasons.bad_state")
+        task = await snooze(orch, task, now)
+        await edit(message, *_card(task, lang, tz, now))
+        assert task.deadline is not None
+        return text(lang, "snoozed", id=task.id, when=when(task.deadline, tz, lang, now))
+    if verb is Verb.TIMER:
+        return await start_timer(orch, task, lang)
+    if verb is Verb.DELETE:
+        body = text(lang, "delete_confirm", id=task.id, title=esc(task.title))
+        await edit(message, body, reply_markup=confirm_delete_keyboard(task.id, lang))
+        return ""
+    if verb is Verb.CONFIRM_DELETE:
+        task = await orch.delete_task(task.id, chat_id=task.chat_id)
+        await edit(message, text(lang, "deleted", id=task.id, title=esc(task.title)))
+        return text(lang, "deleted", id=task.id, title=esc(task.title))
+    if verb is Verb.KEEP:
+        await edit(message, *_card(task, lang, tz, now))
+        return text(lang, "kept", id=task.id)
+    return text(lang, "stale_button")  # EDIT is the wizard's; it never reaches here
+
+
 async def stale_button(query: CallbackQuery, lang: str) -> None:
     """Any press we cannot decode (old layout, forged data) gets a short answer."""
     await query.answer(text(lang, "stale_button"))
+
+
+async def fallback(message: Message, bot: Bot, lang: str) -> None:
+    """Text nobody asked for: a hint in private; in groups, only commands named at us."""
+    body = message.text or ""
+    if message.chat.type != "private":
+        command = body.split(maxsplit=1)[0] if body.startswith("/") else ""
+        mention = command.partition("@")[2].lower()
+        me = await bot.me()
+        if not mention or mention != (me.username or "").lower():
+            return
+    key = "unknown_command" if body.startswith("/") else "use_new"
+    await message.answer(text(lang, key))
+
+
+def build_router() -> Router:
+    """A fresh router per dispatcher: an aiogram router belongs to one parent only."""
+    router = Router(name="tasks")
+    router.message.register(new_task, Command("new"))
+    router.message.register(show_task, Command("task"))
+    router.message.register(list_tasks, Command("list"))
+    router.message.register(search, Command("search"))
+    router.message.register(export, Command("export"))
+    router.message.register(done, Command("done"))
+    router.message.register(edit_task, Command("edit"))
+    router.message.register(deadline, Command("deadline"))
+    router.message.register(delete, Command("delete"))
+    router.callback_query.register(list_page, ListPage.filter())
+    router.callback_query.register(task_button, TaskAction.filter(F.action != Verb.EDIT))
+    router.callback_query.register(stale_button)  # last: whatever no handler above took
+    router.message.register(fallback, F.text)
+    return router
