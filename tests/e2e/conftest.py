@@ -77,6 +77,7 @@ async def start_bot(tmp_path: Path) -> AsyncIterator[StartBot]:
 
     async def start(
         servers: Iterable[str] = ("deltatask",),
+        overrides: dict[str, dict[str, Any]] | None = None,
         *,
         admin_ids: Iterable[int] = (ADMIN,),
         allowed: Iterable[int] = (),
@@ -85,7 +86,10 @@ async def start_bot(tmp_path: Path) -> AsyncIterator[StartBot]:
         data_dir: Path | None = None,
     ) -> BotWorld:
         wanted = set(servers)
-        config = load_config().with_servers(**{n: {"enabled": n in wanted} for n in SERVER_NAMES})
+        changes: dict[str, dict[str, Any]] = {n: {"enabled": n in wanted} for n in SERVER_NAMES}
+        for name, fields in (overrides or {}).items():
+            changes[name] = {**changes[name], **fields}
+        config = load_config().with_servers(**changes)
         if per_minute is not None:
             config = config.model_copy(
                 update={
