@@ -265,7 +265,7 @@ class SqliteReminderStore:
         # The task store's one connection and its write lock: a second connection would bring
         # back "database is locked", and skipping the lock would interleave two transactions.
         try:
-            async with self._store._transaction() as db:
+            async with self._store.transaction() as db:
                 yield db
         except aiosqlite.Error as exc:
             raise StorageError(f"reminder store: {exc}") from exc

@@ -237,7 +237,8 @@ class SqliteTaskStore:
             await db.close()
 
     @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One IMMEDIATE transaction under the write lock, for modules that own extra tables."""
         async with self._write_lock:
             db = self.db
             await db.execute("BEGIN IMMEDIATE")
@@ -248,7 +249,8 @@ class SqliteTaskStore:
                 raise
             await db.execute("COMMIT")
 
-    async def _write(self, sql: str, params: Sequence[object]) -> None:
+    async def write(self, sql: str, params: Sequence[object]) -> None:
+        """One autocommitted statement that never lands inside another coroutine's transaction."""
         async with self._write_lock:
             await self.db.execute(sql, params)
 
@@ -288,7 +290,7 @@ class SqliteTaskStore:
         now = now or utcnow()
         stamp = _iso(now)
         try:
-            async with self._transaction() as db:
+            async with self.transaction() as db:
                 cur = await db.execute(
                     "INSERT INTO tasks (uid, title, description, priority, deadline, "
                     "deadline_ts, tags, status, chat_id, author_id, assignee, created_at, "
@@ -360,7 +362,7 @@ class SqliteTaskStore:
         changed = task.evolve(**fields, updated_at=now, version=task.version + 1)
         stamp = _iso(now)
         try:
-            async with self._transaction() as db:
+            async with self.transaction() as db:
                 cur = await db.execute(
                     "UPDATE tasks SET title=?, description=?, priority=?, deadline=?, "
                     "deadline_ts=?, tags=?, status=?, assignee=?, updated_at=?, version=?, "
@@ -390,7 +392,7 @@ class SqliteTaskStore:
 
     async def set_status(self, uid: str, status: TaskStatus) -> None:
         """Status change that sends nothing anywhere (compensation's final word)."""
-        await self._write(
+        await self.write(
             "UPDATE tasks SET status=?, updated_at=? WHERE uid=?",
             (status.value, _iso(utcnow()), uid),
         )
@@ -471,7 +473,7 @@ class SqliteTaskStore:
         external: tuple[str, str, str] | None = None,
     ) -> None:
         """Record one row's outcome, and the remote id it produced, atomically."""
-        async with self._transaction() as db:
+        async with self.transaction() as db:
             await db.execute(
                 "UPDATE outbox SET state=?, attempts=attempts+1, last_error=?, updated_at=? "
                 "WHERE id=?",
@@ -486,7 +488,7 @@ class SqliteTaskStore:
 
     async def note_attempt(self, row_id: int, error: str) -> None:
         """A failed attempt that leaves the row pending."""
-        await self._write(
+        await self.write(
             "UPDATE outbox SET attempts=attempts+1, last_error=?, updated_at=? WHERE id=?",
             (error, _iso(utcnow()), row_id),
         )
@@ -494,7 +496,7 @@ class SqliteTaskStore:
     async def compensate(self, uid: str, holders: Sequence[str]) -> None:
         """Mark the task FAILED, cancel its pending rows, queue UNDO for `holders`."""
         stamp = _iso(utcnow())
-        async with self._transaction() as db:
+        async with self.transaction() as db:
             await db.execute(
                 "UPDATE tasks SET status=?, updated_at=?, version=version+1 WHERE uid=?",
                 (TaskStatus.FAILED.value, stamp, uid),
@@ -509,7 +511,7 @@ class SqliteTaskStore:
             await self._add_outbox(uid, holders, Operation.UNDO, seq, stamp)
 
     async def cancel_pending(self, uid: str) -> None:
-        await self._write(
+        await self.write(
             "UPDATE outbox SET state=?, updated_at=? WHERE task_uid=? AND state=?",
             (OutboxState.CANCELLED.value, _iso(utcnow()), uid, OutboxState.PENDING.value),
         )
@@ -539,4 +541,4 @@ class SqliteTaskStore:
         return {str(r[0]): str(r[1]) for r in rows}
 
     async def drop_link(self, uid: str, server: str) -> None:
-        await self._write("DELETE FROM links WHERE task_uid=? AND server=?", (uid, server))
+        await self.write("DELETE FROM links WHERE task_uid=? AND server=?", (uid, server))

@@ -91,7 +91,7 @@ class UserSettings:
         )
         # One statement in autocommit mode is atomic on its own; the store's write lock keeps
         # it from landing inside another coroutine's open transaction on the shared connection.
-        await self.store._write(sql, (user_id, value, utcnow().isoformat()))
+        await self.store.write(sql, (user_id, value, utcnow().isoformat()))
 
 
 def _text(value: object) -> str | None:
