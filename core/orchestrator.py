@@ -136,6 +136,8 @@ class EnterpriseTaskOrchestrator:
         self._locks = _KeyedLocks()
         self._inflight: set[asyncio.Task[object]] = set()
         self._fanout_slots = asyncio.Semaphore(FANOUT_CONCURRENCY)
+        # Last outbox depth read from the store; `get_statistics` is sync and cannot query.
+        self._depth: dict[str, int] = {}
         self._started = False
         self._closing = False
         self._start_lock = asyncio.Lock()
@@ -545,6 +547,7 @@ class EnterpriseTaskOrchestrator:
             cursor = batch[-1][1]
             await asyncio.gather(*(one(uid) for uid, _ in batch))
             visited += len(batch)
+        await self.outbox_depth()
         if visited:
             log.info("sync.done", extra={"tasks": visited, "server": server})
         return visited
@@ -557,6 +560,7 @@ class EnterpriseTaskOrchestrator:
         """Probe every live server once (through its breaker) and update the board."""
         await self._ensure_started()
         await asyncio.gather(*(self._probe(n) for n in self.integrations))
+        await self.outbox_depth()
         return {n: h.status for n, h in self.health.servers.items()}
 
     async def _probe(self, name: str) -> None:
@@ -589,7 +593,9 @@ class EnterpriseTaskOrchestrator:
         }
 
     async def outbox_depth(self) -> dict[str, int]:
-        return await self.store.outbox_depth()
+        """Pending rows per server, read now (and kept for `get_statistics`)."""
+        self._depth = await self.store.outbox_depth()
+        return self._depth
 
     def get_statistics(self) -> dict[str, object]:
         servers = {n: m.summary() for n, m in self.metrics.servers.items()}
@@ -600,6 +606,8 @@ class EnterpriseTaskOrchestrator:
             "servers": servers,
             "reply_ms": self._pcts(list(self.metrics.reply_ms)),
             "fanout_ms": self._pcts(list(self.metrics.fanout_ms)),
+            "outbox_depth": dict(self._depth),
+            "outbox_pending": sum(self._depth.values()),
         }
 
     @staticmethod

@@ -23,6 +23,7 @@ class DeltaTaskIntegration(McpIntegration):
     """Creates, updates, finishes and deletes the task's twin, found again by `external_ref`."""
 
     name = "deltatask"
+    probe_tool = ("get_statistics", {})
 
     def _launch(self) -> Launch:
         return python_module(

@@ -23,6 +23,7 @@ class FilesystemIntegration(McpIntegration):
     """Writes, rewrites and trashes `tasks/<uid>.md` under the server's allowed directory."""
 
     name = "filesystem"
+    probe_tool = ("list_allowed_directories", {})
 
     def __init__(self, config: ServerConfig | None = None, data_dir: Path | None = None) -> None:
         super().__init__(config, data_dir)

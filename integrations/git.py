@@ -51,6 +51,10 @@ class GitIntegration(McpIntegration):
     def repo(self) -> Path:
         return self.state_dir / "repo"
 
+    async def probe(self) -> None:
+        await self.handle.ping(self.config.timeout)
+        await self._call("git_status", {"repo_path": str(self.repo)})
+
     def _launch(self) -> Launch:
         return python_script("mcp-server-git", "--repository", str(self.repo))
 

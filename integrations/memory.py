@@ -56,6 +56,7 @@ class MemoryIntegration(McpIntegration):
     """Keeps the task's entity, its tags and its assignee in the knowledge graph."""
 
     name = "memory"
+    probe_tool = ("search_nodes", {"query": "taskbot-health-probe"})
 
     def __init__(self, config: ServerConfig | None = None, data_dir: Path | None = None) -> None:
         super().__init__(config, data_dir)

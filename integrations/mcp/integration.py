@@ -34,6 +34,9 @@ class McpIntegration(ABC):
     """One server as an `Integration`: state under `<data_dir>/servers/<name>/`, timed calls."""
 
     name: str  # each subclass sets it: the server's key in the config
+    #: A cheap read-only tool the health check calls after the ping: a server can answer
+    #: pings from its transport loop while its tools are broken, and only a call shows it.
+    probe_tool: tuple[str, Mapping[str, Any]] | None = None
 
     def __init__(self, config: ServerConfig | None = None, data_dir: Path | None = None) -> None:
         self.config = config if config is not None else ServerConfig()
@@ -58,6 +61,9 @@ class McpIntegration(ABC):
 
     async def probe(self) -> None:
         await self.handle.ping(self.config.timeout)
+        if self.probe_tool is not None:
+            tool, arguments = self.probe_tool
+            await self._call(tool, arguments)
 
     async def apply(self, change: Change) -> str | None:
         """Make the server reflect the change; an UNDO change is the same as `undo()`."""
