@@ -4,6 +4,8 @@ The server can stage and commit but not write files, so the integration writes t
 the work tree itself and stages and commits it through the server's tools. A replay writes
 identical bytes, finds the staged diff empty and commits nothing. A removal is staged with
 `git_add` of the deleted path (`git add -- <path>` records a deletion).
+Changes that arrive while a commit is running are committed together in the next one (a
+group commit): at 100 tasks/s one commit per task would queue behind the index lock.
 LIMIT: the file is written locally, so the git server must run on this machine; an HTTP git
 server elsewhere would need a write tool. LIMIT: `git_log` cannot filter by path, so
 `history()` scans the last `HISTORY_SCAN` commits for the task's uid; a path filter in the
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import anyio
@@ -38,6 +41,47 @@ def commit_message(task: Task, action: str) -> str:
     return f"task {task.id} {action}: {title}\n\nuid: {task.uid}\n"
 
 
+def batch_message(messages: list[str]) -> str:
+    """One commit for several changes: a count, then each change's subject and uid trailer."""
+    if len(messages) == 1:
+        return messages[0]
+    body = "\n".join(m.strip().replace("\n\n", "\n") for m in messages)
+    return f"{len(messages)} task changes\n\n{body}\n"
+
+
+Batch = list[tuple[str, str]]  # (path, commit message) per change
+
+
+class _GroupCommit:
+    """Collects changes while a commit runs; the next commit takes them all at once."""
+
+    def __init__(self, run: Callable[[Batch], Awaitable[None]]) -> None:
+        self._run = run
+        self._waiting: list[tuple[str, str, asyncio.Future[None]]] = []
+        self._worker: asyncio.Task[None] | None = None
+
+    async def submit(self, path: str, message: str) -> None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((path, message, done))
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.create_task(self._drain())
+        await done
+
+    async def _drain(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            try:
+                await self._run([(path, message) for path, message, _ in batch])
+            except Exception as exc:
+                for _, _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+            else:
+                for _, _, done in batch:
+                    if not done.done():
+                        done.set_result(None)
+
+
 class GitIntegration(McpIntegration):
     """Commits each change of a task to a local repository, one file per task."""
 
@@ -46,6 +90,7 @@ class GitIntegration(McpIntegration):
     def __init__(self, config: ServerConfig | None = None, data_dir: Path | None = None) -> None:
         super().__init__(config, data_dir)
         self._lock = asyncio.Lock()  # one index: stage-and-commit sequences must not interleave
+        self._group = _GroupCommit(self._commit_batch)
 
     @property
     def repo(self) -> Path:
@@ -71,14 +116,21 @@ class GitIntegration(McpIntegration):
     async def _apply(self, change: Change) -> str | None:
         task = snapshot(change)
         path = task_path(task.uid)
-        async with self._lock:
-            if change.op is Operation.DELETE:
+        if change.op is Operation.DELETE:
+            async with self._lock:
                 await self._remove(task, "delete")
-            else:
-                await anyio.Path(self.repo / path).parent.mkdir(parents=True, exist_ok=True)
-                await anyio.Path(self.repo / path).write_text(render_task(task), encoding="utf-8")
-                await self._commit_staged(path, commit_message(task, change.op.value))
+            return path
+        # The orchestrator runs one change of a task at a time, so no other writer of this
+        # file exists while we write it; the index is only touched under the lock.
+        await anyio.Path(self.repo / path).parent.mkdir(parents=True, exist_ok=True)
+        await anyio.Path(self.repo / path).write_text(render_task(task), encoding="utf-8")
+        await self._group.submit(path, commit_message(task, change.op.value))
         return path
+
+    async def _commit_batch(self, batch: Batch) -> None:
+        paths = list(dict.fromkeys(path for path, _ in batch))
+        async with self._lock:
+            await self._commit_staged(paths, batch_message([m for _, m in batch]))
 
     async def _erase(self, change: Change, external_id: str | None) -> None:
         async with self._lock:
@@ -99,8 +151,9 @@ class GitIntegration(McpIntegration):
         for sha, block in _split_log(log):
             date = _field(block, "Date")
             message = block.split("Message: ", 1)[-1]
-            if f"uid: {uid}" in message:
-                entries.append((sha, date, message.strip().splitlines()[0]))
+            subject = _subject_for(message, uid)
+            if subject is not None:
+                entries.append((sha, date, subject))
         return entries
 
     async def _remove(self, task: Task, action: str) -> None:
@@ -110,16 +163,16 @@ class GitIntegration(McpIntegration):
         if existed:
             await file.unlink()
         try:
-            await self._commit_staged(path, commit_message(task, action))
+            await self._commit_staged([path], commit_message(task, action))
         except ToolFailed:
             if existed:
                 raise
             # not in the tree and git knows no such path: removed and committed before
 
-    async def _commit_staged(self, path: str, message: str) -> bool:
-        """Stage the path and commit it unless the index already matches HEAD."""
+    async def _commit_staged(self, paths: list[str], message: str) -> bool:
+        """Stage the paths and commit them unless the index already matches HEAD."""
         repo = str(self.repo)
-        await self._call("git_add", {"repo_path": repo, "files": [path]})
+        await self._call("git_add", {"repo_path": repo, "files": paths})
         staged = await self._call_text("git_diff_staged", {"repo_path": repo})
         if not staged.partition("\n")[2].strip():
             return False  # a replay: the same content is already committed
@@ -147,6 +200,16 @@ def _split_log(log: str) -> list[tuple[str, str]]:
     marks = list(_COMMIT.finditer(log))
     ends = [m.start() for m in marks[1:]] + [len(log)]
     return [(m.group(1), log[m.end() : end]) for m, end in zip(marks, ends, strict=True)]
+
+
+def _subject_for(message: str, uid: str) -> str | None:
+    """The subject line of `uid`'s change in a (possibly batched) commit message."""
+    lines = message.strip().splitlines()
+    for index, line in enumerate(lines):
+        if line.strip() == f"uid: {uid}":
+            before = [s for s in lines[:index] if s.strip()]
+            return before[-1].strip() if before else None
+    return None
 
 
 def _field(block: str, key: str) -> str:

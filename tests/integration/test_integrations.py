@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -301,6 +302,22 @@ async def test_git_commits_each_change_once_and_tells_its_history(data_dir: Path
     assert all(re.fullmatch(r"[0-9a-f]{40}", sha) for sha, _, _ in history)
     assert "nothing to commit" in status
     assert not (git.repo / "tasks" / f"{task.uid}.md").exists()
+
+
+@pytest.mark.usefixtures("no_leaked_children")
+async def test_git_commits_a_burst_of_changes_together_and_keeps_each_history(
+    data_dir: Path,
+) -> None:
+    tasks = [make_task(uid=f"{i:032x}", id=i + 1, title=f"burst {i}") for i in range(20)]
+    async with GitIntegration(data_dir=data_dir) as git:
+        await asyncio.gather(*(git.apply(Change(Operation.CREATE, t)) for t in tasks))
+        histories = [await git.history(t.uid) for t in tasks]
+        log = await git._call_text("git_log", {"repo_path": str(git.repo), "max_count": 100})
+
+    commits = log.count("Commit: ")
+    assert commits < len(tasks), "changes arriving together share commits"
+    for task, history in zip(tasks, histories, strict=True):
+        assert [subject for _, _, subject in history] == [f"task {task.id} create: {task.title}"]
 
 
 @pytest.mark.usefixtures("no_leaked_children")
