@@ -2,12 +2,24 @@
 
 The server may only touch `<state>/files`; a task lives at `tasks/<uid>.md` there and a
 deleted one moves to `tasks/.trash/` (the server has no delete tool, and a trash keeps the
-last words of a task anyway).
+last words of a task anyway). What users add to a task lives beside it: files sent to the bot
+under `tasks/<uid>/attachments/`, notes appended to `tasks/<uid>/notes.md`.
+The server's only write tool, `write_file`, takes text: an attachment that is not UTF-8 text
+is stored as MIME base64 (76-character lines) under its name plus `.b64` (`read_media_file`
+reads base64, but there is no binary write). LIMIT: base64 costs a third more space and a
+1-MB file travels as a 1.3-MB JSON message; a binary-capable write tool would remove both.
+LIMIT: a deleted task's attachments and notes stay where they were (only `<uid>.md` moves
+to the trash); moving `tasks/<uid>/` along with it would tidy them away.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from core.models import Change, Operation
@@ -17,6 +29,44 @@ from integrations.mcp.integration import McpIntegration, snapshot
 from integrations.mcp.launch import Launch, node_server
 
 TRASH = "tasks/.trash"
+BASE64_SUFFIX = ".b64"
+BASE64_LINE = 76  # characters per line of `base64.encodebytes`, which attachments are written with
+#: Longest stored attachment name, in characters, extension included.
+NAME_CHARS = 100
+#: Longest extension kept whole when a long name is shortened.
+EXTENSION_CHARS = 16
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A stored file as a user knows it: its name, size and whether it went in as base64."""
+
+    name: str
+    size: int
+    encoded: bool
+
+
+def safe_file_name(raw: str) -> str:
+    """A name that stays inside its directory: no path, no leading dot, no odd characters."""
+    base = unicodedata.normalize("NFC", re.split(r"[\\/]", raw)[-1])
+    cleaned = re.sub(r"[^\w.\-+,@() ]", "_", base)
+    cleaned = re.sub(r"\s+", " ", cleaned).strip(" .")
+    if not cleaned.strip("_"):
+        cleaned = "file"
+    if len(cleaned) > NAME_CHARS:
+        stem, dot, extension = cleaned.rpartition(".")
+        if not dot or not stem or len(extension) > EXTENSION_CHARS:
+            stem, dot, extension = cleaned, "", ""
+        cleaned = stem[: NAME_CHARS - len(dot + extension)].rstrip(" .") + dot + extension
+    return cleaned
+
+
+def attachments_dir(uid: str) -> str:
+    return f"tasks/{uid}/attachments"
+
+
+def notes_path(uid: str) -> str:
+    return f"tasks/{uid}/notes.md"
 
 
 class FilesystemIntegration(McpIntegration):
@@ -92,3 +142,101 @@ class FilesystemIntegration(McpIntegration):
 
     def _abs(self, relative: str) -> str:
         return str(self.files_dir / relative)
+
+    # -- what users add to a task --------------------------------------------------------
+
+    async def attach(self, uid: str, name: str, data: bytes) -> Attachment:
+        """Store a file with the task under a safe, unused name; returns what was stored."""
+        safe = safe_file_name(name)
+        text = _as_text(data)
+        if text is None:
+            stored, content = safe + BASE64_SUFFIX, base64.encodebytes(data).decode("ascii")
+        else:
+            # A text file of that name would be read back as base64: keep the two apart.
+            stored = safe + ".txt" if safe.endswith(BASE64_SUFFIX) else safe
+            content = text
+        directory = attachments_dir(uid)
+        async with self._lock:
+            await self._call("create_directory", {"path": self._abs(directory)})
+            stored = _unused(stored, await self._files(directory))
+            path = self._abs(f"{directory}/{stored}")
+            await self._call("write_file", {"path": path, "content": content})
+        shown = stored.removesuffix(BASE64_SUFFIX) if text is None else stored
+        return Attachment(shown, len(data), encoded=text is None)
+
+    async def attachments(self, uid: str) -> list[Attachment]:
+        """The task's stored files, by name, with their sizes as sent (base64 undone)."""
+        directory = attachments_dir(uid)
+        await self._call("create_directory", {"path": self._abs(directory)})
+        found = []
+        for stored in sorted(await self._files(directory)):
+            path = self._abs(f"{directory}/{stored}")
+            size = int(_field(await self._call_text("get_file_info", {"path": path}), "size") or 0)
+            if stored.endswith(BASE64_SUFFIX):
+                # Two lines: the server counts the empty one after the final newline.
+                tail = await self._call_text("read_text_file", {"path": path, "tail": 2})
+                last = next((line for line in reversed(tail.splitlines()) if line.strip()), "")
+                name = stored.removesuffix(BASE64_SUFFIX)
+                found.append(Attachment(name, _decoded_size(size, last.strip()), encoded=True))
+            else:
+                found.append(Attachment(stored, size, encoded=False))
+        return found
+
+    async def add_note(self, uid: str, note: str, *, when: datetime, heading: str) -> None:
+        """Append a dated note to the task's notes.md; `heading` opens a new file."""
+        path = self._abs(notes_path(uid))
+        line = "- " + when.strftime("%Y-%m-%d %H:%M %Z").strip() + " · "
+        line += "\n  ".join(note.strip().splitlines()) + "\n"
+        async with self._lock:
+            await self._call("create_directory", {"path": self._abs(f"tasks/{uid}")})
+            if "notes.md" in await self._files(f"tasks/{uid}"):
+                body = await self._call_text("read_text_file", {"path": path})
+            else:
+                body = f"# {heading}\n\n"
+            await self._call("write_file", {"path": path, "content": body + line})
+
+    async def notes(self, uid: str) -> str | None:
+        """The task's notes.md as stored, or None when it has none."""
+        directory = f"tasks/{uid}"
+        await self._call("create_directory", {"path": self._abs(directory)})
+        if "notes.md" not in await self._files(directory):
+            return None
+        return await self._call_text("read_text_file", {"path": self._abs(notes_path(uid))})
+
+
+def _as_text(data: bytes) -> str | None:
+    """The bytes as text when they are UTF-8 without NULs, else None (store as base64)."""
+    if b"\x00" in data:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _decoded_size(stored: int, last_line: str) -> int:
+    """Bytes behind a file of MIME base64 (76-character lines, each ending in a newline).
+
+    From the file's size and its last line alone, so listing never reads a file whole.
+    """
+    if not last_line:
+        return 0
+    full_lines = (stored - len(last_line) - 1) // (BASE64_LINE + 1)
+    characters = full_lines * BASE64_LINE + len(last_line)
+    return characters // 4 * 3 - last_line.count("=")
+
+
+def _unused(name: str, taken: set[str]) -> str:
+    """`name`, or `stem (2).ext`, `stem (3).ext`... whichever is free."""
+    if name not in taken:
+        return name
+    stem, dot, extension = name.partition(".")
+    n = 2
+    while f"{stem} ({n}){dot}{extension}" in taken:
+        n += 1
+    return f"{stem} ({n}){dot}{extension}"
+
+
+def _field(info: str, key: str) -> str | None:
+    match = re.search(rf"^{key}: (.*)$", info, re.MULTILINE)
+    return match.group(1).strip() if match else None

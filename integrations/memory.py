@@ -102,6 +102,20 @@ class MemoryIntegration(McpIntegration):
                 neighbours.add(str(relation.get("from")))
         return sorted(neighbours)
 
+    async def neighbour_tasks(self, uid: str) -> dict[str, list[str]]:
+        """For each tag or person the task links to, the uids of the other tasks linked to it."""
+        own = task_entity(uid)
+        shared = await self.related(uid)
+        if not shared:
+            return {}
+        graph = await self._call_dict("open_nodes", {"names": shared})
+        found: dict[str, set[str]] = {name: set() for name in shared}
+        for relation in graph.get("relations", []):
+            start, end = str(relation.get("from")), str(relation.get("to"))
+            if end in found and start.startswith("task:") and start != own:
+                found[end].add(start.removeprefix("task:"))
+        return {name: sorted(uids) for name, uids in found.items()}
+
     async def entity(self, uid: str) -> dict[str, Any] | None:
         """The task's entity as the server holds it, or None."""
         graph = await self._call_dict("open_nodes", {"names": [task_entity(uid)]})

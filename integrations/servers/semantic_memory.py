@@ -6,12 +6,16 @@ short texts ("pay the flat" scores 0.2648 against "Rent for December" and 0.2650
 milk"), so the best candidates are re-scored with token-level similarity as well. Without the
 model packages the server still works on token overlap; get_stats says which backend is live.
 Run: SEMANTIC_MEMORY_HOME=<dir> python -m integrations.servers.semantic_memory
-(SEMANTIC_MEMORY_BACKEND=keyword forces the fallback.)
+(SEMANTIC_MEMORY_BACKEND=keyword forces the fallback.) With `--http PORT` it serves streamable
+HTTP on 127.0.0.1:PORT/mcp instead of stdio, and asks every request for
+`Authorization: Bearer $SEMANTIC_MEMORY_API_KEY` when that variable is set.
 """
 
 from __future__ import annotations
 
+import argparse
 import functools
+import hmac
 import json
 import logging
 import os
@@ -34,6 +38,7 @@ from integrations.servers._common import (
 
 _MAX_TOKENS = 256  # MiniLM was trained on up to 256 word pieces; longer text is cut there
 _RERANK_POOL = 20  # candidates re-scored token by token; bounds a search at ~20 model runs
+HTTP_HOST = "127.0.0.1"  # --http listens on loopback only; a proxy in front would publish it
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS memories (
     key TEXT PRIMARY KEY,
@@ -336,11 +341,48 @@ def get_stats() -> dict[str, Any]:
     }
 
 
-def main() -> None:
+class _RequireKey:
+    """ASGI guard: every HTTP request must carry `Authorization: Bearer <key>`."""
+
+    def __init__(self, app: Any, key: str) -> None:
+        self.app = app
+        self._expected = f"Bearer {key}".encode()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            given = dict(scope.get("headers") or []).get(b"authorization", b"")
+            if not hmac.compare_digest(given, self._expected):
+                await send({"type": "http.response.start", "status": 401, "headers": []})
+                await send({"type": "http.response.body", "body": b"missing or wrong API key"})
+                return
+        await self.app(scope, receive, send)
+
+
+def _serve_http(port: int) -> None:
+    """Streamable HTTP on 127.0.0.1:<port>/mcp, behind SEMANTIC_MEMORY_API_KEY when it is set."""
+    import uvicorn
+
+    app: Any = server.streamable_http_app(host=HTTP_HOST)
+    key = os.environ.get("SEMANTIC_MEMORY_API_KEY", "")
+    if key:
+        app = _RequireKey(app, key)
+    else:
+        log.warning("memory.http_without_key", extra={"port": port})
+    config = uvicorn.Config(app, host=HTTP_HOST, port=port, log_level="warning")
+    uvicorn.Server(config).run()
+
+
+def main(argv: list[str] | None = None) -> None:
     """Open the store, start loading the model behind the handshake, then serve."""
+    parser = argparse.ArgumentParser(prog="python -m integrations.servers.semantic_memory")
+    parser.add_argument("--http", type=int, metavar="PORT", help="serve streamable HTTP")
+    args = parser.parse_args(argv)
     _db()
     threading.Thread(target=_backend.load, name="load-embeddings", daemon=True).start()
-    server.run("stdio")
+    if args.http is None:
+        server.run("stdio")
+    else:
+        _serve_http(args.http)
 
 
 if __name__ == "__main__":

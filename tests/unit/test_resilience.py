@@ -74,7 +74,7 @@ async def test_a_slow_call_ends_at_its_timeout_as_server_unavailable() -> None:
 
     loop = asyncio.get_running_loop()
     began = loop.time()
-    with pytest.raises(ServerUnavailable, match="timed out after 0.05s"):
+    with pytest.raises(ServerUnavailable, match=r"timed out after 0\.05s"):
         await guarded_call(
             hang,
             server="s",
@@ -117,7 +117,11 @@ def test_breaker_half_opens_after_cooldown_lets_one_probe_and_closes_on_success(
     clock = _Clock()
     changes: list[tuple[BreakerState, BreakerState]] = []
     breaker = CircuitBreaker(
-        "s", threshold=2, cooldown=30, clock=clock, on_change=lambda _s, o, n: changes.append((o, n))
+        "s",
+        threshold=2,
+        cooldown=30,
+        clock=clock,
+        on_change=lambda _s, o, n: changes.append((o, n)),
     )
     breaker.record_failure()
     breaker.record_failure()

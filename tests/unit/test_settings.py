@@ -46,7 +46,10 @@ def test_the_specifications_minimal_shape_is_accepted_as_is() -> None:
     [
         ({"servers": {"deltatask": {"priority": 0}}}, "servers.deltatask.priority"),
         ({"servers": {"deltatask": {"timeout": -1}}}, "servers.deltatask.timeout"),
-        ({"servers": {"deltatask": {"retry_attempts": "many"}}}, "servers.deltatask.retry_attempts"),
+        (
+            {"servers": {"deltatask": {"retry_attempts": "many"}}},
+            "servers.deltatask.retry_attempts",
+        ),
         ({"servers": {"jira": {}}}, "servers"),
         ({"circuit_breaker_threshold": 0}, "circuit_breaker_threshold"),
         ({"servers": {"deltatask": {"enabld": True}}}, "servers.deltatask.enabld"),

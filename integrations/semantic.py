@@ -1,0 +1,136 @@
+"""Semantic memory of every task on an hpkv-memory server, so `/search` can go by meaning.
+
+A task is one memory: its title, description and tags as the content, `{task_uid, chat_id,
+status}` as metadata, the chat id as the session (a search stays inside one chat). The server keeps
+one memory per `metadata.task_uid` and hands back the same key for a repeated store, so
+create, update and completion are all one idempotent `store_memory`; the key is the external
+id. Delete and undo remove the memory. By default the project's own server runs over stdio;
+`"transport": "http"` with a `url` and `api_key_env` points the same code at a remote one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from core.errors import ToolFailed
+from core.models import Change, Operation, Task
+from integrations.mcp.integration import McpIntegration, snapshot
+from integrations.mcp.launch import Launch, python_module
+
+#: The memories' project: every taskbot memory lives in it, apart from anything else stored.
+PROJECT = "taskbot"
+#: Memories a search returns. The model's scores are low and close together (0.2-0.5), so
+#: no absolute threshold separates good from bad: the search takes the best few instead.
+SEARCH_TOP = 5
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryHit:
+    """One search result: whose memory it is and how close it came (0..1)."""
+
+    task_uid: str
+    chat_id: int | None
+    score: float
+
+
+def memory_content(task: Task) -> str:
+    """What the model reads: title, description and tags, one per line."""
+    lines = [task.title]
+    if task.description.strip():
+        lines.append(task.description.strip())
+    if task.tags:
+        lines.append(" ".join(f"#{tag}" for tag in task.tags))
+    return "\n".join(lines)
+
+
+class SemanticMemoryIntegration(McpIntegration):
+    """Stores each task as a memory, removes it with the task, searches by meaning."""
+
+    name = "hpkv-memory"
+    # Cheap and model-free on our server; a hosted HPKV without get_stats would need another.
+    probe_tool = ("get_stats", {})
+
+    def _launch(self) -> Launch:
+        return python_module(
+            "integrations.servers.semantic_memory",
+            env={"SEMANTIC_MEMORY_HOME": str(self.state_dir)},
+        )
+
+    async def _apply(self, change: Change) -> str | None:
+        if change.op is Operation.DELETE:
+            await self._forget(change.task, change.external_id)
+            return None
+        return await self._store(snapshot(change))
+
+    async def _erase(self, change: Change, external_id: str | None) -> None:
+        await self._forget(change.task, external_id)
+
+    async def locate(self, uid: str, external_id: str | None) -> str | None:
+        """`memory <key> (<n> characters)`, or None once it is gone.
+
+        LIMIT: without the key (no link recorded) the memory cannot be looked up, since the
+        server searches by meaning only; a metadata filter on `search_memory` would allow it.
+        """
+        if external_id is None:
+            return None
+        memory = await self._get(external_id)
+        if memory is None or memory.get("metadata", {}).get("task_uid") != uid:
+            return None
+        return f"memory {external_id} ({len(str(memory.get('content', '')))} characters)"
+
+    async def search(self, query: str, *, chat_id: int, top: int = SEARCH_TOP) -> list[MemoryHit]:
+        """The chat's memories closest in meaning to `query`, best first."""
+        arguments = {
+            "query": query,
+            "topK": top,
+            "minScore": 0,
+            "project_name": PROJECT,
+            "session_name": str(chat_id),
+        }
+        found = await self._call_list("search_memory", arguments)
+        hits = []
+        for item in found:
+            metadata = item.get("metadata") or {}
+            if not isinstance(metadata, dict) or not metadata.get("task_uid"):
+                continue  # stored by someone else: not a task
+            chat = metadata.get("chat_id")
+            hits.append(
+                MemoryHit(
+                    task_uid=str(metadata["task_uid"]),
+                    chat_id=chat if isinstance(chat, int) else None,
+                    score=float(item.get("score") or 0.0),
+                )
+            )
+        return hits
+
+    async def _store(self, task: Task) -> str:
+        arguments = {
+            "content": memory_content(task),
+            "project_name": PROJECT,
+            "session_name": str(task.chat_id),
+            "metadata": {
+                "task_uid": task.uid,
+                "chat_id": task.chat_id,
+                "status": task.status.value,
+            },
+        }
+        stored = await self._call_dict("store_memory", arguments)
+        return str(stored["key"])
+
+    async def _forget(self, task: Task, key: str | None) -> None:
+        # Without the key, a store finds the task's memory (or makes an empty one) by uid.
+        key = key or await self._store(task)
+        try:
+            # No idempotency key: a key freed by a delete can be handed out again later.
+            await self._call("delete_memory", {"key": key})
+        except ToolFailed:
+            if await self._get(key) is not None:
+                raise  # still there: a real failure
+            # already gone: the goal is reached
+
+    async def _get(self, key: str) -> dict[str, Any] | None:
+        try:
+            return await self._call_dict("get_memory", {"key": key})
+        except ToolFailed:
+            return None
