@@ -1,4 +1,4 @@
-"""`taskbot` command line: run, demo, config check, health, stats."""
+"""`taskbot` command line: run, demo, config check, health, stats, backup, restore."""
 
 from __future__ import annotations
 
@@ -11,10 +11,14 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from core.errors import TaskbotError
+from core.errors import TaskbotError, ToolFailed
 from core.logging import setup_logging
 from core.settings import AppConfig, RuntimeEnv, load_config
+
+if TYPE_CHECKING:
+    from integrations.backup import BackupIntegration
 
 log = logging.getLogger("taskbot.cli")
 
@@ -32,6 +36,13 @@ def _parser() -> argparse.ArgumentParser:
     cfg.add_argument("action", choices=["check"])
     sub.add_parser("health", help="start the servers once and print their health")
     sub.add_parser("stats", help="print task and outbox counts of the data directory")
+    # Exit codes of backup and restore: 0 done, 1 the backup is unusable (nothing was
+    # replaced), 2 configuration or server trouble, 3 a running bot holds the data directory.
+    backup = sub.add_parser("backup", help="back up the data directory now (no bot running)")
+    backup.add_argument("--data-dir", help="default: $TASKBOT_DATA_DIR or ./data")
+    restore = sub.add_parser("restore", help="verify a backup, then put it in place")
+    restore.add_argument("backup", help="a backup id or the path of a .tar.gz archive")
+    restore.add_argument("--data-dir", help="default: $TASKBOT_DATA_DIR or ./data")
     return p
 
 
@@ -52,6 +63,10 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_health(config, env))
         if args.command == "stats":
             return asyncio.run(_stats(config, env))
+        if args.command in ("backup", "restore"):
+            data_dir = Path(args.data_dir) if args.data_dir else env.data_dir
+            restoring = args.backup if args.command == "restore" else None
+            return asyncio.run(_backup_or_restore(config, data_dir, restoring))
     except TaskbotError as exc:
         print(f"taskbot: {exc}", file=sys.stderr)
         return 2
@@ -104,6 +119,70 @@ async def _stats(config: AppConfig, env: RuntimeEnv) -> int:
     async with SqliteTaskStore(env.data_dir / "taskbot.db") as store:
         counts = {s.value: await store.count_tasks(status=s) for s in TaskStatus}
         print(json.dumps({"tasks": counts, "outbox_pending": await store.outbox_depth()}))
+    return 0
+
+
+async def _backup_or_restore(config: AppConfig, data_dir: Path, restoring: str | None) -> int:
+    """`taskbot backup` and `taskbot restore`, with the data directory held against a bot."""
+    from bot.datadir import DataDirBusy, DataDirLock
+    from core.settings import ServerConfig
+    from integrations.backup import BackupError, BackupIntegration
+
+    setup_logging(data_dir / "logs", console=False)
+    server = config.servers.get("backup") or ServerConfig()
+    try:
+        with DataDirLock(data_dir):
+            async with BackupIntegration(server, data_dir) as backups:
+                if restoring is None:
+                    return await _backup_now(backups)
+                return await _restore(backups, restoring)
+    except DataDirBusy as exc:
+        print(f"taskbot: {exc}", file=sys.stderr)
+        return 3
+    except BackupError as exc:
+        print(f"taskbot: {exc.args[0]}; nothing was restored", file=sys.stderr)
+        return 1
+
+
+async def _backup_now(backups: BackupIntegration) -> int:
+    info = await backups.create("cli")
+    check = await backups.verify(info.backup_id)
+    if not check.ok:
+        print(f"taskbot: backup {info.backup_id} failed verification:", file=sys.stderr)
+        for problem in check.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    print(f"backup {info.backup_id}: {info.size} bytes, verified")
+    print(f"  components: {', '.join(info.components)}")
+    print(f"  file: {info.path}")
+    return 0
+
+
+async def _restore(backups: BackupIntegration, wanted: str) -> int:
+    adopted = False
+    if wanted.endswith(".tar.gz") or "/" in wanted:  # ids have neither: this names a file
+        backup_id, adopted = await backups.import_archive(Path(wanted))
+    else:
+        backup_id = wanted
+    try:
+        check = await backups.verify(backup_id)
+    except ToolFailed:
+        print(f"taskbot: no backup {wanted!r} in {backups.home}", file=sys.stderr)
+        return 1
+    if not check.ok:
+        if adopted:
+            await backups.delete(backup_id)  # do not keep a damaged archive in the catalogue
+        print(
+            f"taskbot: backup {backup_id} failed verification; nothing was restored:",
+            file=sys.stderr,
+        )
+        for problem in check.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    restored = await backups.restore(backup_id)
+    print(f"restored backup {backup_id}:")
+    for name, path in sorted(restored.items()):
+        print(f"  {name} -> {path}")
     return 0
 
 

@@ -136,6 +136,8 @@ async def _show_copies(runtime: Runtime, uid: str, states: dict[str, OutboxState
         where = None
         if isinstance(integration, Inspectable):
             where = await integration.locate(uid, links.get(name))
+        elif state is OutboxState.DONE:  # notifications, time-tracker, backup hold no copy
+            where = "(keeps no copy of a task)"
         mark = "✓" if state is OutboxState.DONE and where else "✗"
         ok = ok and mark == "✓"
         print(f"  {mark} {name:<20} {state.value if state else 'no row':<8} {where or '-'}")

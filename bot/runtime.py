@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from aiogram import Bot, Dispatcher
 
 from bot.app import attach_notifier, build_dispatcher, create_bot, register_commands
+from bot.datadir import DataDirLock
 from bot.delivery import ChatReactivation, DeliveryQueue
 from bot.handlers.reminders import ReminderCards
 from bot.notifier import Notifier
@@ -35,6 +36,7 @@ from core.orchestrator import EnterpriseTaskOrchestrator
 from core.reminders import REMINDER_TICK_S, ReminderService, until_next_tick
 from core.scheduler import TaskbotScheduler
 from core.settings import AppConfig, RuntimeEnv
+from integrations.backup import BackupIntegration
 
 log = logging.getLogger("taskbot.runtime")
 
@@ -60,6 +62,11 @@ class Runtime:
 
     async def serve(self) -> None:
         """Run until `stop` is set (SIGTERM/SIGINT set it when `install_signals` ran)."""
+        # One bot per data directory; `taskbot backup`/`restore` refuse while it is held.
+        with DataDirLock(self.env.data_dir):
+            await self._serve()
+
+    async def _serve(self) -> None:
         self.orch = orch = EnterpriseTaskOrchestrator(
             config=self.config, data_dir=self.env.data_dir
         )
@@ -75,6 +82,9 @@ class Runtime:
         scheduler = TaskbotScheduler()
         scheduler.every(self.config.sync_interval, orch.sync, name="sync")
         scheduler.every(self.config.health_check_interval, self._health_tick, name="health")
+        backups = orch.integration("backup")
+        if isinstance(backups, BackupIntegration):
+            scheduler.every(self.config.backup_interval, backups.scheduled_backup, name="backup")
         if self.metrics_port is not None:
             self.monitor = MonitoringServer(orch, port=self.metrics_port)
             await self.monitor.start()

@@ -97,6 +97,7 @@ class AppConfig(_Strict):
     servers: dict[str, ServerConfig]
     sync_interval: Annotated[float, Field(gt=0)] = 300
     health_check_interval: Annotated[float, Field(gt=0)] = 60
+    backup_interval: Annotated[float, Field(gt=0)] = 86400  # seconds between scheduled backups
     circuit_breaker_threshold: Annotated[int, Field(ge=1, le=1000)] = 5
     circuit_breaker_cooldown: Annotated[float, Field(gt=0)] = 30
     monitoring_enabled: bool = True

@@ -11,14 +11,24 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from integrations.backup import BackupIntegration
+    from integrations.calendar import CalendarIntegration
     from integrations.deltatask import DeltaTaskIntegration
     from integrations.filesystem import FilesystemIntegration
     from integrations.git import GitIntegration
     from integrations.manager import MCPIntegrationManager, build_integrations
     from integrations.mcp import HttpServerHandle, ServerHandle, StdioServerHandle
     from integrations.memory import MemoryIntegration
+    from integrations.notifications import NotificationsIntegration
+    from integrations.semantic import SemanticMemoryIntegration
+    from integrations.shrimp import ShrimpIntegration
+    from integrations.time_tracker import TimeTrackerIntegration
 
 _WHERE = {
+    "BackupIntegration": "integrations.backup",
+    "CalendarIntegration": "integrations.calendar",
+    "NotificationsIntegration": "integrations.notifications",
+    "TimeTrackerIntegration": "integrations.time_tracker",
     "DeltaTaskIntegration": "integrations.deltatask",
     "FilesystemIntegration": "integrations.filesystem",
     "GitIntegration": "integrations.git",
@@ -28,17 +38,25 @@ _WHERE = {
     "ServerHandle": "integrations.mcp",
     "StdioServerHandle": "integrations.mcp",
     "MemoryIntegration": "integrations.memory",
+    "SemanticMemoryIntegration": "integrations.semantic",
+    "ShrimpIntegration": "integrations.shrimp",
 }
 
 __all__ = [
+    "BackupIntegration",
+    "CalendarIntegration",
     "DeltaTaskIntegration",
     "FilesystemIntegration",
     "GitIntegration",
     "HttpServerHandle",
     "MCPIntegrationManager",
     "MemoryIntegration",
+    "NotificationsIntegration",
+    "SemanticMemoryIntegration",
     "ServerHandle",
+    "ShrimpIntegration",
     "StdioServerHandle",
+    "TimeTrackerIntegration",
     "build_integrations",
 ]
 

@@ -30,11 +30,17 @@ from core.models import (
     utcnow,
 )
 from core.settings import AppConfig, ServerConfig, load_config
+from integrations.backup import BackupIntegration
+from integrations.calendar import CalendarIntegration
 from integrations.deltatask import DeltaTaskIntegration
 from integrations.filesystem import FilesystemIntegration
 from integrations.git import GitIntegration
 from integrations.mcp.integration import McpIntegration, default_data_dir
 from integrations.memory import MemoryIntegration
+from integrations.notifications import NotificationsIntegration
+from integrations.semantic import SemanticMemoryIntegration
+from integrations.shrimp import ShrimpIntegration
+from integrations.time_tracker import TimeTrackerIntegration
 
 log = logging.getLogger("taskbot.mcp")
 
@@ -44,6 +50,12 @@ MODULES: dict[str, type[McpIntegration]] = {
     "memory": MemoryIntegration,
     "filesystem": FilesystemIntegration,
     "git": GitIntegration,
+    "shrimp-task-manager": ShrimpIntegration,
+    "hpkv-memory": SemanticMemoryIntegration,
+    "calendar": CalendarIntegration,
+    "notifications": NotificationsIntegration,
+    "time-tracker": TimeTrackerIntegration,
+    "backup": BackupIntegration,
 }
 
 

@@ -6,7 +6,21 @@ belong to one parent only, and tests start a new bot, with a new dispatcher, per
 
 from aiogram import Router
 
-from bot.handlers import admin, common, errors, reminders, settings, tasks, wizard
+from bot.handlers import (
+    admin,
+    backup,
+    calendar,
+    common,
+    errors,
+    knowledge,
+    notify,
+    planning,
+    reminders,
+    settings,
+    tasks,
+    tracking,
+    wizard,
+)
 
 
 def build_router() -> Router:
@@ -19,6 +33,12 @@ def build_router() -> Router:
         common.build_router(),
         settings.build_router(),
         admin.build_router(),
+        planning.build_router(),
+        knowledge.build_router(),  # before tasks: its /search (by meaning) replaces the words one
+        tracking.build_router(),  # before tasks: takes the timer button while tracking is live
+        calendar.build_router(),  # before tasks: takes `/export ics`, leaves a bare /export
+        notify.build_router(),
+        backup.build_router(),
         tasks.build_router(),
         errors.build_router(),
     )

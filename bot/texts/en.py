@@ -23,11 +23,24 @@ TEXTS: dict[str, str] = {
         "/delete &lt;id&gt; — delete, after you confirm\n"
         "/search &lt;words&gt; — find tasks\n"
         "/export — all tasks as JSON and CSV files\n\n"
+        "<b>Time and calendar</b>\n"
+        "/track &lt;id&gt; — start a timer; /stop — stop it\n"
+        "/report — time spent today; <code>/report week</code>, <code>/report #tag</code>\n"
+        "/calendar — deadlines of the next 7 days; <code>/export ics</code> — a calendar file\n"
+        "/notify — task news to a webhook or e-mail too\n\n"
+        "<b>Plans and knowledge</b>\n"
+        "/split &lt;id&gt; step; step; … — break a task into steps, each a task\n"
+        "/related &lt;id&gt; — tasks sharing its tags or people\n"
+        "/history &lt;id&gt; — every change to a task\n"
+        "/files &lt;id&gt; — its files and notes; reply to its card with a document to add one\n"
+        "/note &lt;id&gt; &lt;text&gt; — add a note\n"
+        "/search also finds by meaning: <code>/search pay the flat</code>\n\n"
         "<b>Settings</b>\n"
         "/tz &lt;Area/City&gt; — your time zone, e.g. <code>/tz Europe/Moscow</code>\n"
         "/lang en|ru — language\n"
         "/cancel — stop the current dialog\n"
-        "/health — server status (admins)"
+        "/health — server status (admins)\n"
+        "/backup — back up all data now (admins)"
     ),
     "cmd.start": "Start and see examples",
     "cmd.help": "All commands",
@@ -196,4 +209,106 @@ TEXTS: dict[str, str] = {
     "span_h": "{n} h",
     "span_m": "{n} min",
     "reasons.bad_offsets": "Reminder times look like 1d, 2h or 15m (at most five).",
+    # -- planning and knowledge (issue 4) --
+    "cmd.split": "Split a task into steps",
+    "cmd.related": "Tasks sharing tags or people",
+    "cmd.history": "A task's change history",
+    "cmd.files": "A task's files and notes",
+    "cmd.note": "Add a note to a task",
+    "split_usage": (
+        "Split a task into steps: <code>/split 12 Buy paint; Paint walls; Clean up</code> "
+        "(or one step per line)."
+    ),
+    "split_header": "🪜 <b>#{id}</b> {title}: {count} steps",
+    "split_planned": "🗺 Planned as a chain: each step waits for the one before.",
+    "split_sync_off": "Planning sync is off: the steps are saved here only.",
+    "split_sync_failed": (
+        "⚠️ The planning server did not take the chain now; the steps are saved here "
+        "and reach it as plain tasks."
+    ),
+    "btn_step_done": "✅ #{id} {title}",
+    "reasons.too_many_steps": "That is too many steps for one split (20 at most).",
+    "server_down": "{server} is not answering right now. Please try again in a minute.",
+    "related_usage": "Which task? Example: <code>/related 12</code>",
+    "related_header": "🔗 Related to <b>#{id}</b> {title}",
+    "related_none": "No other task shares a tag or a person with #{id} yet.",
+    "related_off": "The knowledge graph is not enabled.",
+    "history_usage": "Which task? Example: <code>/history 12</code>",
+    "history_header": "🕓 History of <b>#{id}</b> {title} ({count} commits)",
+    "history_none": "No history for #{id} yet; changes reach it within seconds.",
+    "history_off": "Change history (git) is not enabled.",
+    "files_usage": "Which task? Example: <code>/files 12</code>",
+    "files_header": "📎 Files of <b>#{id}</b> {title}",
+    "files_notes": "🗒 Notes: {count}",
+    "files_none": (
+        "Nothing is kept with #{id} yet. Reply to its card with a document, or send one with "
+        "the caption <code>/attach {id}</code>; add a note with <code>/note {id} text</code>."
+    ),
+    "files_off": "File storage is not enabled.",
+    "attach_usage": (
+        "To keep a file with a task, reply to the task's card with the file, or send it with "
+        "the caption <code>/attach 12</code>."
+    ),
+    "attach_too_big": "That file is too big: {max} MB at most.",
+    "attached": "📎 Saved <b>{name}</b> ({size}) with #{id}. See /files",
+    "note_usage": "Example: <code>/note 12 Called the landlord, waiting for an answer</code>",
+    "noted": "🗒 Note added to #{id}.",
+    # -- calendar, time tracking, extra channels, backups (issue 4) --
+    "cmd.calendar": "Deadlines of the next 7 days",
+    "cmd.track": "Start a timer on a task",
+    "cmd.stop": "Stop the running timer",
+    "cmd.report": "Time spent: today, week, #tag",
+    "cmd.notify": "Task news to a webhook or e-mail too",
+    "calendar_off": "The calendar is not enabled.",
+    "calendar_header": "📅 <b>Next 7 days</b> ({count})",
+    "calendar_empty": "📅 Nothing is due in the next 7 days.",
+    "export_ics_caption": (
+        "📅 {count} tasks with deadlines. Open the file to add them to your calendar."
+    ),
+    "export_ics_empty": "No task here has a deadline, so there is nothing for a calendar.",
+    "track_usage": "Which task? Example: <code>/track 12</code>",
+    "track_started": "⏱ Timer started: {task}. Stop it with /stop",
+    "track_running": "⏱ A timer is already running: {task}, {spent} so far. /stop it first.",
+    "track_stopped": "⏹ Stopped: {task} — {spent}.",
+    "track_none": "No timer is running. Start one: <code>/track 12</code>",
+    "track_closed": "Task #{id} is not open, so it can't be timed.",
+    "track_other_task": "a task of another chat",
+    "report_today": "⏱ <b>Today</b>: {total}",
+    "report_week": "⏱ <b>Last 7 days</b>: {total}",
+    "report_tag": "⏱ <b>#{tag}</b>: {total}",
+    "report_nothing": "No time tracked in this period.",
+    "report_elsewhere": "▫️ in other chats — {spent}",
+    "report_running": "⏱ Running now: {task}, {spent}",
+    "report_usage": (
+        "Examples: <code>/report</code> (today), <code>/report week</code>, "
+        "<code>/report #work</code>"
+    ),
+    "notify_disabled": "Extra notification channels are not enabled.",
+    "notify_none": (
+        "🔔 This chat has no extra channels: its news comes only here.\n"
+        "Add one: <code>/notify webhook https://example.com/hook</code> or "
+        "<code>/notify email you@example.com</code>"
+    ),
+    "notify_current": (
+        "🔔 This chat's news also goes to:\n{channels}\nRemove: <code>/notify off</code>"
+    ),
+    "notify_usage": (
+        "Examples: <code>/notify webhook https://example.com/hook</code>, "
+        "<code>/notify email you@example.com</code>, <code>/notify off</code>"
+    ),
+    "notify_saved": "🔔 Saved: {kind} <code>{target}</code>. A test message went through.",
+    "notify_saved_failed": (
+        "🔔 Saved: {kind} <code>{target}</code>, but the test message did not go through "
+        "({error}). I'll keep trying."
+    ),
+    "notify_off": "🔕 Extra channels removed: {count}.",
+    "notify_admins": "Only a group admin can change where this group's news goes.",
+    "channel.webhook": "webhook",
+    "channel.email": "e-mail",
+    "reasons.bad_webhook": "A webhook must be an http:// or https:// address.",
+    "reasons.bad_email": "That is not an e-mail address.",
+    "reasons.bad_channel": "That is not a usable address.",
+    "backup_off": "Backups are not enabled.",
+    "backup_done": "💾 Backup <code>{id}</code>: {size}, with {components}.",
+    "backup_failed": "💾 The backup failed: {error}",
 }

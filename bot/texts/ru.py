@@ -23,11 +23,24 @@ TEXTS: dict[str, str] = {
         "/delete &lt;номер&gt; — удалить после подтверждения\n"
         "/search &lt;слова&gt; — найти задачи\n"
         "/export — все задачи файлами JSON и CSV\n\n"
+        "<b>Время и календарь</b>\n"
+        "/track &lt;номер&gt; — запустить таймер; /stop — остановить\n"
+        "/report — время за сегодня; <code>/report week</code>, <code>/report #тег</code>\n"
+        "/calendar — сроки на 7 дней; <code>/export ics</code> — файл для календаря\n"
+        "/notify — новости задач также в вебхук или на почту\n\n"
+        "<b>Планы и знания</b>\n"
+        "/split &lt;номер&gt; шаг; шаг; … — разбить задачу на шаги-задачи\n"
+        "/related &lt;номер&gt; — задачи с теми же тегами или людьми\n"
+        "/history &lt;номер&gt; — все изменения задачи\n"
+        "/files &lt;номер&gt; — файлы и заметки; ответьте документом на карточку, чтобы добавить\n"
+        "/note &lt;номер&gt; &lt;текст&gt; — добавить заметку\n"
+        "/search ищет и по смыслу: <code>/search оплатить квартиру</code>\n\n"
         "<b>Настройки</b>\n"
         "/tz &lt;Регион/Город&gt; — часовой пояс, например <code>/tz Europe/Moscow</code>\n"
         "/lang en|ru — язык\n"
         "/cancel — прервать текущий диалог\n"
-        "/health — состояние серверов (для админов)"
+        "/health — состояние серверов (для админов)\n"
+        "/backup — резервная копия всех данных (для админов)"
     ),
     "cmd.start": "Начать и посмотреть примеры",
     "cmd.help": "Все команды",
@@ -197,4 +210,106 @@ TEXTS: dict[str, str] = {
     "span_h": "{n} ч",
     "span_m": "{n} мин",
     "reasons.bad_offsets": "Время напоминаний пишется как 1d, 2h или 15m (не больше пяти).",
+    # -- планирование и знания (задача 4) --
+    "cmd.split": "Разбить задачу на шаги",
+    "cmd.related": "Задачи с общими тегами и людьми",
+    "cmd.history": "История изменений задачи",
+    "cmd.files": "Файлы и заметки задачи",
+    "cmd.note": "Добавить заметку к задаче",
+    "split_usage": (
+        "Разбить задачу на шаги: <code>/split 12 Купить краску; Покрасить стены; Убрать</code> "
+        "(или по шагу на строку)."
+    ),
+    "split_header": "🪜 <b>#{id}</b> {title}: шагов {count}",
+    "split_planned": "🗺 Запланировано цепочкой: каждый шаг ждёт предыдущего.",
+    "split_sync_off": "Синхронизация планов выключена: шаги сохранены только здесь.",
+    "split_sync_failed": (
+        "⚠️ Сервер планирования сейчас не принял цепочку; шаги сохранены здесь "
+        "и попадут туда как обычные задачи."
+    ),
+    "btn_step_done": "✅ #{id} {title}",
+    "reasons.too_many_steps": "Слишком много шагов для одного разбиения (не больше 20).",
+    "server_down": "{server} сейчас не отвечает. Попробуйте через минуту.",
+    "related_usage": "Какая задача? Например: <code>/related 12</code>",
+    "related_header": "🔗 Связано с <b>#{id}</b> {title}",
+    "related_none": "Пока ни одна задача не делит с #{id} тег или человека.",
+    "related_off": "Граф знаний не включён.",
+    "history_usage": "Какая задача? Например: <code>/history 12</code>",
+    "history_header": "🕓 История <b>#{id}</b> {title} (коммитов: {count})",
+    "history_none": "У #{id} пока нет истории; изменения попадают туда за секунды.",
+    "history_off": "История изменений (git) не включена.",
+    "files_usage": "Какая задача? Например: <code>/files 12</code>",
+    "files_header": "📎 Файлы <b>#{id}</b> {title}",
+    "files_notes": "🗒 Заметок: {count}",
+    "files_none": (
+        "С #{id} пока ничего не хранится. Ответьте на её карточку документом или пришлите его "
+        "с подписью <code>/attach {id}</code>; заметка: <code>/note {id} текст</code>."
+    ),
+    "files_off": "Хранение файлов не включено.",
+    "attach_usage": (
+        "Чтобы сохранить файл с задачей, ответьте файлом на её карточку или пришлите его "
+        "с подписью <code>/attach 12</code>."
+    ),
+    "attach_too_big": "Файл слишком большой: не больше {max} МБ.",
+    "attached": "📎 Сохранил <b>{name}</b> ({size}) с #{id}. Смотрите /files",
+    "note_usage": "Например: <code>/note 12 Позвонил арендодателю, жду ответа</code>",
+    "noted": "🗒 Заметка добавлена к #{id}.",
+    # -- календарь, учёт времени, доп. каналы, резервные копии (задача 4) --
+    "cmd.calendar": "Сроки на 7 дней вперёд",
+    "cmd.track": "Запустить таймер задачи",
+    "cmd.stop": "Остановить таймер",
+    "cmd.report": "Затраченное время: сегодня, неделя, #тег",
+    "cmd.notify": "Новости задач также в вебхук или почту",
+    "calendar_off": "Календарь не подключён.",
+    "calendar_header": "📅 <b>Ближайшие 7 дней</b> ({count})",
+    "calendar_empty": "📅 В ближайшие 7 дней сроков нет.",
+    "export_ics_caption": (
+        "📅 Задач со сроком: {count}. Откройте файл, чтобы добавить их в свой календарь."
+    ),
+    "export_ics_empty": "Ни у одной задачи здесь нет срока, в календарь добавить нечего.",
+    "track_usage": "Какая задача? Например: <code>/track 12</code>",
+    "track_started": "⏱ Таймер запущен: {task}. Остановить: /stop",
+    "track_running": "⏱ Уже идёт таймер: {task}, прошло {spent}. Сначала /stop.",
+    "track_stopped": "⏹ Остановлено: {task} — {spent}.",
+    "track_none": "Таймер не запущен. Запустить: <code>/track 12</code>",
+    "track_closed": "Задача #{id} не открыта, засекать по ней время нельзя.",
+    "track_other_task": "задача другого чата",
+    "report_today": "⏱ <b>Сегодня</b>: {total}",
+    "report_week": "⏱ <b>За 7 дней</b>: {total}",
+    "report_tag": "⏱ <b>#{tag}</b>: {total}",
+    "report_nothing": "За этот период время не учитывалось.",
+    "report_elsewhere": "▫️ в других чатах — {spent}",
+    "report_running": "⏱ Идёт сейчас: {task}, {spent}",
+    "report_usage": (
+        "Например: <code>/report</code> (сегодня), <code>/report week</code>, "
+        "<code>/report #работа</code>"
+    ),
+    "notify_disabled": "Дополнительные каналы уведомлений не подключены.",
+    "notify_none": (
+        "🔔 У этого чата нет дополнительных каналов: новости приходят только сюда.\n"
+        "Добавить: <code>/notify webhook https://example.com/hook</code> или "
+        "<code>/notify email you@example.com</code>"
+    ),
+    "notify_current": (
+        "🔔 Новости этого чата также идут:\n{channels}\nУбрать: <code>/notify off</code>"
+    ),
+    "notify_usage": (
+        "Например: <code>/notify webhook https://example.com/hook</code>, "
+        "<code>/notify email you@example.com</code>, <code>/notify off</code>"
+    ),
+    "notify_saved": "🔔 Сохранено: {kind} <code>{target}</code>. Проверочное сообщение дошло.",
+    "notify_saved_failed": (
+        "🔔 Сохранено: {kind} <code>{target}</code>, но проверочное сообщение не дошло "
+        "({error}). Буду пробовать ещё."
+    ),
+    "notify_off": "🔕 Дополнительные каналы убраны: {count}.",
+    "notify_admins": "Куда идут новости группы, меняют только её админы.",
+    "channel.webhook": "вебхук",
+    "channel.email": "почта",
+    "reasons.bad_webhook": "Вебхук — это адрес http:// или https://.",
+    "reasons.bad_email": "Это не адрес электронной почты.",
+    "reasons.bad_channel": "По такому адресу отправить нельзя.",
+    "backup_off": "Резервные копии не подключены.",
+    "backup_done": "💾 Копия <code>{id}</code>: {size}, включает {components}.",
+    "backup_failed": "💾 Копию сделать не удалось: {error}",
 }

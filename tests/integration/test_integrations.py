@@ -345,8 +345,20 @@ def test_the_installed_entry_point_builds_one_integration_per_enabled_server(
     built = factory(config, data_dir)
     without_memory = build_integrations(config.with_servers(memory={"enabled": False}), data_dir)
 
-    assert sorted(built) == ["deltatask", "filesystem", "git", "memory"]
-    assert sorted(without_memory) == ["deltatask", "filesystem", "git"]
+    shipped = [
+        "backup",
+        "calendar",
+        "deltatask",
+        "filesystem",
+        "git",
+        "hpkv-memory",
+        "memory",
+        "notifications",
+        "shrimp-task-manager",
+        "time-tracker",
+    ]
+    assert sorted(built) == shipped
+    assert sorted(without_memory) == [name for name in shipped if name != "memory"]
     assert all(built[name].name == name for name in built)
 
 
@@ -357,9 +369,23 @@ async def test_the_manager_creates_a_task_on_every_server(data_dir: Path) -> Non
             {"title": "Plan the offsite", "priority": 2, "tags": ["team"], "deadline": "2026-12-20"}
         )
 
-    assert sorted(results) == ["deltatask", "filesystem", "git", "memory"]
+    assert sorted(results) == [
+        "backup",
+        "calendar",
+        "deltatask",
+        "filesystem",
+        "git",
+        "hpkv-memory",
+        "memory",
+        "notifications",
+        "shrimp-task-manager",
+        "time-tracker",
+    ]
     assert all(result["ok"] for result in results.values()), results
-    assert all(result["external_id"] for result in results.values())
+    # Notifications, time-tracker and backup keep no copy of a task: no id to link.
+    no_copy = ("backup", "notifications", "time-tracker")
+    assert all(r["external_id"] for name, r in results.items() if name not in no_copy)
+    assert [results[name]["external_id"] for name in no_copy] == [None, None, None]
 
 
 @pytest.mark.usefixtures("no_leaked_children")
@@ -373,8 +399,14 @@ async def test_a_manager_used_once_starts_and_stops_its_servers_itself(data_dir:
     assert results["filesystem"]["ok"] is False
     assert "failed to start" in results["filesystem"]["error"]
     assert {name: r["ok"] for name, r in results.items() if name != "filesystem"} == {
+        "backup": True,
+        "calendar": True,
         "deltatask": True,
         "git": True,
+        "hpkv-memory": True,
         "memory": True,
+        "notifications": True,
+        "shrimp-task-manager": True,
+        "time-tracker": True,
     }
     assert results["memory"]["external_id"] == "task:fixed-uid-1"
