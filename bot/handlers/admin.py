@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiogram import Router
 from aiogram.filters import Command
-from aiogram.types import Message
+from aiogram.types import Message, User
 
 from bot.rendering import esc
 from bot.texts import text
@@ -31,14 +31,22 @@ def health_table(orch: EnterpriseTaskOrchestrator) -> list[tuple[str, str, str, 
     return rows
 
 
+async def admin_sender(message: Message, admin_ids: frozenset[int], lang: str) -> User | None:
+    """The sender if they are one of the bot's admins, else None once they have been told."""
+    user = message.from_user
+    if user is None or user.id not in admin_ids:
+        await message.answer(text(lang, "admins_only"))
+        return None
+    return user
+
+
 async def health(
     message: Message,
     orch: EnterpriseTaskOrchestrator,
     lang: str,
     admin_ids: frozenset[int],
 ) -> None:
-    if message.from_user is None or message.from_user.id not in admin_ids:
-        await message.answer(text(lang, "admins_only"))
+    if await admin_sender(message, admin_ids, lang) is None:
         return
     await orch.check_health()
     overall = orch.get_health_status()["overall"]

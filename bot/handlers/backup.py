@@ -8,6 +8,7 @@ from aiogram import Router
 from aiogram.filters import Command
 from aiogram.types import Message
 
+from bot.handlers.admin import admin_sender
 from bot.rendering import esc
 from bot.texts import text
 from core.errors import IntegrationError
@@ -36,15 +37,15 @@ async def backup_now(
     lang: str,
     admin_ids: frozenset[int],
 ) -> None:
-    if message.from_user is None or message.from_user.id not in admin_ids:
-        await message.answer(text(lang, "admins_only"))
+    user = await admin_sender(message, admin_ids, lang)
+    if user is None:
         return
     backups = orch.integration(BACKUP)
     if not isinstance(backups, BackupIntegration):
         await message.answer(text(lang, "backup_off"))
         return
     try:
-        info = await backups.create(f"by {message.from_user.id}")
+        info = await backups.create(f"by {user.id}")
     except IntegrationError as exc:
         log.error("backup.failed", extra={"error": str(exc)})
         error = esc(one_line(str(exc), 200))

@@ -21,7 +21,7 @@ from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
-from bot.permissions import find_task, task_for_change
+from bot.handlers.lookup import id_and_rest, task_to_change, task_to_show
 from bot.rendering import esc, task_line, when
 from bot.replies import answer_long
 from bot.texts import text
@@ -83,13 +83,6 @@ class TaskFiles(Protocol):
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def _id_and_rest(args: str | None) -> tuple[int | None, str]:
-    head, rest = [*(args or "").split(maxsplit=1), "", ""][:2]
-    value = head.lstrip("#")
-    task_id = int(value) if value.isdigit() and len(value) < 12 else None
-    return task_id, rest.strip()
-
-
 async def _visible(orch: EnterpriseTaskOrchestrator, chat_id: int, uid: str) -> Task | None:
     """The task with this uid if it is open or done in this chat (never another chat's)."""
     try:
@@ -106,6 +99,17 @@ def human_size(size: int) -> str:
     if size < 1024 * 1024:
         return f"{size / 1024:.1f} KB"
     return f"{size / 1024 / 1024:.1f} MB"
+
+
+async def _task_files(
+    message: Message, orch: EnterpriseTaskOrchestrator, lang: str
+) -> TaskFiles | None:
+    """The "filesystem" integration, or None once the user has been told it is off."""
+    store = orch.integration(FILES)
+    if not isinstance(store, TaskFiles):
+        await message.answer(text(lang, "files_off"))
+        return None
+    return store
 
 
 def _down(lang: str, exc: IntegrationError) -> str:
@@ -166,13 +170,9 @@ async def related(
     clock: Clock,
 ) -> None:
     """Tasks sharing a tag or a person with this one, grouped by what they share."""
-    task_id, _ = _id_and_rest(command.args)
-    if task_id is None:
-        await message.answer(text(lang, "related_usage"))
-        return
-    task = await find_task(orch, message.chat.id, task_id)
+    task_id, _ = id_and_rest(command.args)
+    task = await task_to_show(message, orch, task_id, lang, usage="related_usage")
     if task is None:
-        await message.answer(text(lang, "not_found", id=task_id))
         return
     graph = orch.integration(GRAPH)
     if not isinstance(graph, KnowledgeGraph):
@@ -211,13 +211,9 @@ async def history(
     clock: Clock,
 ) -> None:
     """Every commit of the task's file, newest first: date and subject."""
-    task_id, _ = _id_and_rest(command.args)
-    if task_id is None:
-        await message.answer(text(lang, "history_usage"))
-        return
-    task = await find_task(orch, message.chat.id, task_id)
+    task_id, _ = id_and_rest(command.args)
+    task = await task_to_show(message, orch, task_id, lang, usage="history_usage")
     if task is None:
-        await message.answer(text(lang, "not_found", id=task_id))
         return
     git = orch.integration(HISTORY)
     if not isinstance(git, TaskHistory):
@@ -256,17 +252,12 @@ async def files(
     message: Message, command: CommandObject, orch: EnterpriseTaskOrchestrator, lang: str
 ) -> None:
     """The task's attachments and notes."""
-    task_id, _ = _id_and_rest(command.args)
-    if task_id is None:
-        await message.answer(text(lang, "files_usage"))
-        return
-    task = await find_task(orch, message.chat.id, task_id)
+    task_id, _ = id_and_rest(command.args)
+    task = await task_to_show(message, orch, task_id, lang, usage="files_usage")
     if task is None:
-        await message.answer(text(lang, "not_found", id=task_id))
         return
-    store = orch.integration(FILES)
-    if not isinstance(store, TaskFiles):
-        await message.answer(text(lang, "files_off"))
+    store = await _task_files(message, orch, lang)
+    if store is None:
         return
     try:
         stored = await store.attachments(task.uid)
@@ -295,19 +286,13 @@ async def note(
     clock: Clock,
 ) -> None:
     """`/note 12 Called the landlord` appends a dated line to the task's notes.md."""
-    task_id, body = _id_and_rest(command.args)
-    if task_id is None or not body:
-        await message.answer(text(lang, "note_usage"))
+    task_id, body = id_and_rest(command.args)
+    wanted = task_id if body else None  # a bare id has no note to keep
+    task = await task_to_change(message, orch, bot, wanted, lang, usage="note_usage")
+    if task is None:
         return
-    task = await task_for_change(
-        orch, bot, message.chat, message.from_user, task_id, lang, sender_chat=message.sender_chat
-    )
-    if isinstance(task, str):
-        await message.answer(task)
-        return
-    store = orch.integration(FILES)
-    if not isinstance(store, TaskFiles):
-        await message.answer(text(lang, "files_off"))
+    store = await _task_files(message, orch, lang)
+    if store is None:
         return
     heading = f"Notes on task #{task.id}: {task.title}"
     try:
@@ -325,7 +310,7 @@ def attach_target(message: Message, bot_id: int) -> int | None:
     if caption.startswith("/attach"):
         command, _, rest = caption.partition(" ")
         if command.partition("@")[0] == "/attach":
-            task_id, _ = _id_and_rest(rest)
+            task_id, _ = id_and_rest(rest)
             return task_id
     replied = message.reply_to_message
     if replied is not None and replied.from_user is not None and replied.from_user.id == bot_id:
@@ -344,19 +329,13 @@ async def attach_document(
     document = message.document
     assert document is not None  # the filter guarantees it
     task_id = attach_target(message, bot.id)
-    if task_id is None:
-        if message.chat.type == "private":
-            await message.answer(text(lang, "attach_usage"))
+    # In a group, a document meant for no task is the members' own: no usage text there.
+    usage = "attach_usage" if message.chat.type == "private" else None
+    task = await task_to_change(message, orch, bot, task_id, lang, usage=usage)
+    if task is None:
         return
-    task = await task_for_change(
-        orch, bot, message.chat, message.from_user, task_id, lang, sender_chat=message.sender_chat
-    )
-    if isinstance(task, str):
-        await message.answer(task)
-        return
-    store = orch.integration(FILES)
-    if not isinstance(store, TaskFiles):
-        await message.answer(text(lang, "files_off"))
+    store = await _task_files(message, orch, lang)
+    if store is None:
         return
     if (document.file_size or 0) > MAX_ATTACHMENT_BYTES:
         limit = MAX_ATTACHMENT_BYTES // (1024 * 1024)

@@ -21,7 +21,7 @@ from aiogram.filters import Command, CommandObject
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from bot.permissions import task_for_change
+from bot.handlers.lookup import button_message, head_and_rest, task_to_change, task_to_press
 from bot.rendering import esc, plain, task_line
 from bot.replies import answer_long, edit
 from bot.texts import text
@@ -81,22 +81,14 @@ async def split(
     clock: Clock,
 ) -> None:
     """`/split 12 Buy paint; Paint walls; Clean up`."""
-    head, rest = [*(command.args or "").split(maxsplit=1), "", ""][:2]
+    head, rest = head_and_rest(command.args)
     titles = parse_steps(rest)
-    if not head.lstrip("#").isdigit() or len(head) > 12 or not titles:
-        await message.answer(text(lang, "split_usage"))
-        return
-    parent = await task_for_change(
-        orch,
-        bot,
-        message.chat,
-        message.from_user,
-        int(head.lstrip("#")),
-        lang,
-        sender_chat=message.sender_chat,
-    )
-    if isinstance(parent, str):
-        await message.answer(parent)
+    # Not `parse_task_id`: /split lets 12 characters through, `#` included, so a bare 12-digit
+    # id is looked up (and not found) where the other commands answer with their usage.
+    named = head.lstrip("#").isdigit() and len(head) <= 12 and bool(titles)
+    parent_id = int(head.lstrip("#")) if named else None
+    parent = await task_to_change(message, orch, bot, parent_id, lang, usage="split_usage")
+    if parent is None:
         return
     if parent.status is not TaskStatus.OPEN:
         raise InputError(f"task {parent.id} is {parent.status.value}", code="bad_state")
@@ -173,15 +165,11 @@ async def step_done(
     clock: Clock,
 ) -> None:
     """Finish one step and redraw the list under the split; one answer per press."""
-    message = query.message
-    if not isinstance(message, Message):
-        await query.answer(text(lang, "stale_button"))
+    message = await button_message(query, lang)
+    if message is None:
         return
-    found = await task_for_change(
-        orch, bot, message.chat, query.from_user, callback_data.task_id, lang
-    )
-    if isinstance(found, str):
-        await query.answer(plain(found), show_alert=True)
+    found = await task_to_press(query, message, orch, bot, callback_data.task_id, lang)
+    if found is None:
         return
     if found.status is TaskStatus.OPEN:
         found = await orch.complete_task(found.id, chat_id=found.chat_id)

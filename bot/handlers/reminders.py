@@ -10,6 +10,7 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, Message
 
 from bot.delivery import DeliveryQueue
+from bot.handlers.lookup import button_message
 from bot.keyboards import RemindAction, reminder_keyboard
 from bot.rendering import esc, split_message, task_line, when
 from bot.texts import text
@@ -119,9 +120,8 @@ async def reminder_button(
     lang: str,
 ) -> None:
     """Done closes the task (its reminders go with it); a snooze reminds again later."""
-    message = query.message
-    if not isinstance(message, Message):
-        await query.answer(text(lang, "stale_button"))
+    message = await button_message(query, lang)
+    if message is None:
         return
     try:
         task = await orch.get_task(callback_data.task_id, chat_id=message.chat.id)

@@ -1,6 +1,6 @@
 """Task commands and buttons: a thin layer from chat to the orchestrator and back.
 
-Every change goes through `task_for_change`, which finds the task in this chat and asks
+Every change goes through `bot.handlers.lookup`, which finds the task in this chat and asks
 `bot.permissions` whether the user may touch it; every button press is answered exactly once,
 with a short plain text, whatever happens.
 """
@@ -24,6 +24,15 @@ from aiogram.types import (
 
 from bot.fields import Field, edit_values, field_named
 from bot.handlers import wizard
+from bot.handlers.lookup import (
+    button_message,
+    head_and_rest,
+    id_and_rest,
+    parse_task_id,
+    task_to_change,
+    task_to_press,
+    task_to_show,
+)
 from bot.keyboards import (
     ListPage,
     TaskAction,
@@ -32,7 +41,7 @@ from bot.keyboards import (
     list_keyboard,
     task_keyboard,
 )
-from bot.permissions import find_task, task_for_change
+from bot.permissions import find_task
 from bot.rendering import esc, plain, task_card, task_line, when
 from bot.replies import answer_long, edit
 from bot.texts import text
@@ -88,23 +97,6 @@ async def start_timer(orch: EnterpriseTaskOrchestrator, task: Task, lang: str) -
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def _task_id(raw: str | None) -> int | None:
-    value = (raw or "").strip().lstrip("#")
-    return int(value) if value.isdigit() and len(value) < 12 else None
-
-
-def _head_and_rest(args: str | None) -> tuple[str, str]:
-    """'12  title New words' -> ('12', 'title New words'); any whitespace separates."""
-    parts = (args or "").split(maxsplit=1)
-    head = parts[0] if parts else ""
-    return head, parts[1].strip() if len(parts) > 1 else ""
-
-
-def _id_and_rest(args: str | None) -> tuple[int | None, str]:
-    head, rest = _head_and_rest(args)
-    return _task_id(head), rest
-
-
 def _card(task: Task, lang: str, tz: ZoneInfo, now: datetime) -> tuple[str, InlineKeyboardMarkup]:
     return task_card(task, lang, tz, now), task_keyboard(task, lang)
 
@@ -147,23 +139,18 @@ async def show_task(
     tz: ZoneInfo,
     clock: Clock,
 ) -> None:
-    task_id = _task_id(command.args)
-    if task_id is None:
-        await message.answer(text(lang, "task_usage"))
-        return
-    task = await find_task(orch, message.chat.id, task_id)
+    task = await task_to_show(message, orch, parse_task_id(command.args), lang, usage="task_usage")
     if task is None:
-        await message.answer(text(lang, "not_found", id=task_id))
         return
     body, markup = _card(task, lang, tz, clock())
     await message.answer(body, reply_markup=markup)
 
 
-# -- lists and search ------------------------------------------------------------------------
+# -- lists -----------------------------------------------------------------------------------
 
 
 def _view_of(args: str | None) -> tuple[View, str | None]:
-    word, _ = _head_and_rest(args)
+    word, _ = head_and_rest(args)
     if not word:
         return View.OPEN, None
     view = _VIEW_WORDS.get(word.lower())
@@ -215,9 +202,8 @@ async def list_page(
     tz: ZoneInfo,
     clock: Clock,
 ) -> None:
-    message = query.message
-    if not isinstance(message, Message):
-        await query.answer(text(lang, "stale_button"))
+    message = await button_message(query, lang)
+    if message is None:
         return
     tag = None
     if callback_data.view is View.TAG:
@@ -230,28 +216,6 @@ async def list_page(
     )
     await edit(message, body, reply_markup=markup)
     await query.answer(note)
-
-
-async def search(
-    message: Message,
-    command: CommandObject,
-    queries: TaskQueries,
-    lang: str,
-    tz: ZoneInfo,
-    clock: Clock,
-) -> None:
-    words = (command.args or "").strip()
-    if not words:
-        await message.answer(text(lang, "search_usage"))
-        return
-    found = await queries.search(message.chat.id, words)
-    if not found.tasks:
-        await message.answer(text(lang, "search_none", words=esc(words[:100])))
-        return
-    now = clock()
-    lines = [text(lang, "search_header", count=found.total)]
-    lines += [task_line(t, tz, lang, now) for t in found.tasks]
-    await answer_long(message, "\n".join(lines))
 
 
 async def export(
@@ -287,16 +251,11 @@ async def done(
     bot: Bot,
     lang: str,
 ) -> None:
-    task_id = _task_id(command.args)
-    if task_id is None:
-        await message.answer(text(lang, "done_usage"))
+    task_id = parse_task_id(command.args)
+    task = await task_to_change(message, orch, bot, task_id, lang, usage="done_usage")
+    if task is None:
         return
-    task = await task_for_change(
-        orch, bot, message.chat, message.from_user, task_id, lang, sender_chat=message.sender_chat
-    )
-    if isinstance(task, str):
-        await message.answer(task)
-    elif task.status is TaskStatus.DONE:
+    if task.status is TaskStatus.DONE:
         await message.answer(text(lang, "already_done", id=task_id))
     else:
         task = await orch.complete_task(task.id, chat_id=message.chat.id)
@@ -314,17 +273,11 @@ async def edit_task(
     clock: Clock,
 ) -> None:
     """`/edit 12 title New words` changes at once; `/edit 12` or `/edit 12 title` asks."""
-    task_id, rest = _id_and_rest(command.args)
-    if task_id is None:
-        await message.answer(text(lang, "edit_usage"))
+    task_id, rest = id_and_rest(command.args)
+    task = await task_to_change(message, orch, bot, task_id, lang, usage="edit_usage")
+    if task is None:
         return
-    task = await task_for_change(
-        orch, bot, message.chat, message.from_user, task_id, lang, sender_chat=message.sender_chat
-    )
-    if isinstance(task, str):
-        await message.answer(task)
-        return
-    word, value = _head_and_rest(rest)
+    word, value = head_and_rest(rest)
     if not word:
         await wizard.begin_edit(message, state, task, lang)
         return
@@ -351,15 +304,10 @@ async def deadline(
     clock: Clock,
 ) -> None:
     """`/deadline 12 tomorrow 18:00` sets it; `/deadline 12 none` clears it."""
-    task_id, rest = _id_and_rest(command.args)
-    if task_id is None or not rest:
-        await message.answer(text(lang, "deadline_usage"))
-        return
-    task = await task_for_change(
-        orch, bot, message.chat, message.from_user, task_id, lang, sender_chat=message.sender_chat
-    )
-    if isinstance(task, str):
-        await message.answer(task)
+    task_id, rest = id_and_rest(command.args)
+    wanted = task_id if rest else None  # a bare id says nothing about the deadline
+    task = await task_to_change(message, orch, bot, wanted, lang, usage="deadline_usage")
+    if task is None:
         return
     now = clock()
     values = edit_values(Field.DEADLINE, rest, now=now, tz=tz)
@@ -379,15 +327,9 @@ async def delete(
     lang: str,
 ) -> None:
     """`/delete 12` asks first; the buttons under the question do the rest."""
-    task_id = _task_id(command.args)
-    if task_id is None:
-        await message.answer(text(lang, "delete_usage"))
-        return
-    task = await task_for_change(
-        orch, bot, message.chat, message.from_user, task_id, lang, sender_chat=message.sender_chat
-    )
-    if isinstance(task, str):
-        await message.answer(task)
+    task_id = parse_task_id(command.args)
+    task = await task_to_change(message, orch, bot, task_id, lang, usage="delete_usage")
+    if task is None:
         return
     body = text(lang, "delete_confirm", id=task.id, title=esc(task.title))
     await message.answer(body, reply_markup=confirm_delete_keyboard(task.id, lang))
@@ -406,9 +348,8 @@ async def task_button(
     clock: Clock,
 ) -> None:
     """Card, done, snooze, timer, delete (ask, confirm, keep): one answer per press."""
-    message = query.message
-    if not isinstance(message, Message):
-        await query.answer(text(lang, "stale_button"))
+    message = await button_message(query, lang)
+    if message is None:
         return
     verb, task_id = callback_data.action, callback_data.task_id
     if verb is Verb.CARD:
@@ -420,9 +361,8 @@ async def task_button(
         await message.answer(body, reply_markup=markup)
         await query.answer()
         return
-    found = await task_for_change(orch, bot, message.chat, query.from_user, task_id, lang)
-    if isinstance(found, str):
-        await query.answer(plain(found), show_alert=True)
+    found = await task_to_press(query, message, orch, bot, task_id, lang)
+    if found is None:
         return
     note = await _press(message, verb, found, orch, lang, tz, clock())
     await query.answer(plain(note)[:200])
@@ -491,7 +431,6 @@ def build_router() -> Router:
     router.message.register(new_task, Command("new"))
     router.message.register(show_task, Command("task"))
     router.message.register(list_tasks, Command("list"))
-    router.message.register(search, Command("search"))
     router.message.register(export, Command("export"))
     router.message.register(done, Command("done"))
     router.message.register(edit_task, Command("edit"))

@@ -21,6 +21,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, User
 
 from bot.fields import Field, edit_values, parse_extras, parse_when
+from bot.handlers.lookup import button_message, task_to_press
 from bot.keyboards import (
     EditField,
     TaskAction,
@@ -234,15 +235,11 @@ async def edit_button(
     lang: str,
 ) -> None:
     """The card's Edit button opens the field picker."""
-    message = query.message
-    if not isinstance(message, Message):
-        await query.answer(text(lang, "stale_button"))
+    message = await button_message(query, lang)
+    if message is None:
         return
-    task = await task_for_change(
-        orch, bot, message.chat, query.from_user, callback_data.task_id, lang
-    )
-    if isinstance(task, str):
-        await query.answer(plain(task), show_alert=True)
+    task = await task_to_press(query, message, orch, bot, callback_data.task_id, lang)
+    if task is None:
         return
     await query.answer()
     await begin_edit(message, state, task, lang)

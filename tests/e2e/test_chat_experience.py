@@ -128,6 +128,7 @@ async def test_an_ambiguous_date_gets_the_parsers_suggestion(start_bot: StartBot
         ("/new", "What is it?", 0),
         ("/new      ", "What is it?", 0),
         ("/search <script>", "Nothing matches <script>", 0),
+        ("/search", "What should I look for?", 0),
         ("/task 99999999999999999999", "Which task?", 0),
         ("/edit 1 colour red", "I can't find task #1", 0),
         ("/tz ../../etc/passwd", "don't know that time zone", 0),

@@ -2,17 +2,50 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
 
+from core.models import Task, TaskStatus, new_uid
 from integrations.mcp import StdioServerHandle
 
 FIXTURE_SERVER = Path(__file__).resolve().parents[1] / "faults" / "fixture_server.py"
+NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+DEADLINE = datetime(2026, 12, 10, 17, 0, tzinfo=UTC)
+
+
+def make_task(**changes: Any) -> Task:
+    """Task #12 as the store hands it to an integration; keywords change any field."""
+    task = Task(
+        id=12,
+        uid=new_uid(),
+        title="Write the quarterly report",
+        description="Numbers for Q4, then the summary.",
+        priority=2,
+        deadline=DEADLINE,
+        tags=("work", "q4"),
+        status=TaskStatus.OPEN,
+        chat_id=1,
+        author_id=1,
+        assignee="alice",
+        created_at=NOW,
+        updated_at=NOW,
+    )
+    return task.evolve(**changes)
+
+
+def free_port() -> int:
+    """A loopback port free right now, for a local stand-in server to listen on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def live_children() -> set[int]:

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from core.errors import ToolFailed
-from core.integration import Inspectable, discover_factory
-from core.models import Change, Operation, Task, TaskStatus, new_uid
+from core.integration import discover_factory
+from core.models import Change, Operation
 from core.settings import load_config
 from integrations import (
     DeltaTaskIntegration,
@@ -24,31 +20,10 @@ from integrations import (
     build_integrations,
 )
 from integrations.mcp import McpIntegration
+from tests.integration.conftest import make_task
+from tests.integration.contract import Copy, IntegrationContract, Servers, server_fixture
 
 pytestmark = pytest.mark.timeout(120)
-
-NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
-Copy = dict[str, str]
-
-
-def make_task(**changes: Any) -> Task:
-    task = Task(
-        id=12,
-        uid=new_uid(),
-        title="Write the quarterly report",
-        description="Numbers for Q4, then the summary.",
-        priority=2,
-        deadline=datetime(2026, 12, 10, 17, 0, tzinfo=UTC),
-        tags=("work", "q4"),
-        status=TaskStatus.OPEN,
-        chat_id=1,
-        author_id=1,
-        assignee="alice",
-        created_at=NOW,
-        updated_at=NOW,
-    )
-    return task.evolve(**changes)
-
 
 # -- how each server shows a task, through its own tools -----------------------------------
 
@@ -103,145 +78,17 @@ async def _git_copies(integration: McpIntegration, uid: str) -> list[Copy]:
     return [{"title": title, "status": "done" if action == "complete" else "open"}]
 
 
-Builder = Callable[[Path], McpIntegration]
-Reader = Callable[[McpIntegration, str], Awaitable[list[Copy]]]
-SERVERS: dict[str, tuple[Builder, Reader]] = {
+SERVERS: Servers = {
     "deltatask": (lambda d: DeltaTaskIntegration(data_dir=d), _deltatask_copies),
     "memory": (lambda d: MemoryIntegration(data_dir=d), _memory_copies),
     "filesystem": (lambda d: FilesystemIntegration(data_dir=d), _filesystem_copies),
     "git": (lambda d: GitIntegration(data_dir=d), _git_copies),
 }
+server = server_fixture(SERVERS)
 
 
-@pytest.fixture(params=sorted(SERVERS))
-async def server(
-    request: pytest.FixtureRequest,
-    data_dir: Path,
-    no_leaked_children: None,
-) -> AsyncIterator[tuple[McpIntegration, Reader]]:
-    build, read = SERVERS[request.param]
-    async with build(data_dir) as integration:
-        yield integration, read
-
-
-# -- the contract every integration keeps ------------------------------------------------
-
-
-async def test_a_created_task_is_visible_in_the_server(
-    server: tuple[McpIntegration, Reader],
-) -> None:
-    integration, copies = server
-    task = make_task()
-
-    external_id = await integration.apply(Change(Operation.CREATE, task))
-
-    assert external_id
-    assert await copies(integration, task.uid) == [{"title": task.title, "status": "open"}]
-
-
-async def test_replaying_a_create_keeps_one_copy_and_the_same_id(
-    server: tuple[McpIntegration, Reader],
-) -> None:
-    integration, copies = server
-    task = make_task()
-
-    first = await integration.apply(Change(Operation.CREATE, task))
-    again = await integration.apply(Change(Operation.CREATE, task))
-
-    assert again == first
-    assert len(await copies(integration, task.uid)) == 1
-
-
-async def test_an_update_and_a_completion_show_in_the_server(
-    server: tuple[McpIntegration, Reader],
-) -> None:
-    integration, copies = server
-    task = make_task()
-    external_id = await integration.apply(Change(Operation.CREATE, task))
-
-    renamed = task.evolve(title="Write the annual report", version=2)
-    await integration.apply(Change(Operation.UPDATE, renamed, external_id))
-    assert await copies(integration, task.uid) == [{"title": renamed.title, "status": "open"}]
-
-    done = renamed.evolve(status=TaskStatus.DONE, version=3)
-    await integration.apply(Change(Operation.COMPLETE, done, external_id))
-    await integration.apply(Change(Operation.COMPLETE, done, external_id))
-    assert await copies(integration, task.uid) == [{"title": renamed.title, "status": "done"}]
-
-
-async def test_changes_without_a_known_external_id_find_the_task_by_uid(
-    server: tuple[McpIntegration, Reader],
-) -> None:
-    integration, copies = server
-    task = make_task()
-    await integration.apply(Change(Operation.CREATE, task))
-
-    await integration.apply(Change(Operation.COMPLETE, task.evolve(version=2), None))
-
-    assert await copies(integration, task.uid) == [{"title": task.title, "status": "done"}]
-
-
-async def test_a_deleted_task_is_gone_and_a_replayed_delete_is_harmless(
-    server: tuple[McpIntegration, Reader],
-) -> None:
-    integration, copies = server
-    task = make_task()
-    external_id = await integration.apply(Change(Operation.CREATE, task))
-    gone = task.evolve(status=TaskStatus.DELETED, version=2)
-
-    await integration.apply(Change(Operation.DELETE, gone, external_id))
-    await integration.apply(Change(Operation.DELETE, gone, external_id))
-    await integration.apply(Change(Operation.DELETE, gone, None))
-
-    assert await copies(integration, task.uid) == []
-
-
-async def test_undoing_a_create_removes_its_trace(server: tuple[McpIntegration, Reader]) -> None:
-    integration, copies = server
-    task = make_task()
-    external_id = await integration.apply(Change(Operation.CREATE, task))
-    failed = task.evolve(status=TaskStatus.FAILED, version=2)
-
-    # As the orchestrator compensates: an UNDO change, then replays of it.
-    await integration.undo(Change(Operation.UNDO, failed, external_id), external_id)
-    await integration.undo(Change(Operation.UNDO, failed, external_id), external_id)
-    assert await integration.apply(Change(Operation.UNDO, failed, None)) is None
-
-    assert await copies(integration, task.uid) == []
-
-
-async def test_an_update_cannot_be_undone_and_says_so(
-    server: tuple[McpIntegration, Reader],
-) -> None:
-    integration, copies = server
-    task = make_task()
-    external_id = await integration.apply(Change(Operation.CREATE, task))
-
-    with pytest.raises(ToolFailed, match="cannot undo the update"):
-        await integration.undo(Change(Operation.UPDATE, task, external_id), external_id)
-
-    assert len(await copies(integration, task.uid)) == 1
-
-
-async def test_locate_names_the_copy_while_it_exists(
-    server: tuple[McpIntegration, Reader],
-) -> None:
-    integration, _ = server
-    assert isinstance(integration, Inspectable)
-    task = make_task()
-    external_id = await integration.apply(Change(Operation.CREATE, task))
-
-    where = await integration.locate(task.uid, external_id)
-    assert where and (task.uid in where or str(external_id) in where)
-
-    await integration.apply(Change(Operation.DELETE, task.evolve(version=2), external_id))
-    assert await integration.locate(task.uid, external_id) is None
-
-
-async def test_a_probe_of_a_running_server_is_quiet(server: tuple[McpIntegration, Reader]) -> None:
-    integration, _ = server
-    await integration.probe()
-    assert integration.handle.is_up
+class TestContract(IntegrationContract):
+    """The shared contract over deltatask, memory, filesystem and git."""
 
 
 # -- what each server adds ---------------------------------------------------------------
@@ -334,6 +181,20 @@ async def test_deltatask_client_creates_and_reads_tasks_directly(data_dir: Path)
 
 # -- wiring ------------------------------------------------------------------------------
 
+#: Every server the default configuration enables, by name, sorted.
+SHIPPED = [
+    "backup",
+    "calendar",
+    "deltatask",
+    "filesystem",
+    "git",
+    "hpkv-memory",
+    "memory",
+    "notifications",
+    "shrimp-task-manager",
+    "time-tracker",
+]
+
 
 def test_the_installed_entry_point_builds_one_integration_per_enabled_server(
     data_dir: Path,
@@ -345,20 +206,8 @@ def test_the_installed_entry_point_builds_one_integration_per_enabled_server(
     built = factory(config, data_dir)
     without_memory = build_integrations(config.with_servers(memory={"enabled": False}), data_dir)
 
-    shipped = [
-        "backup",
-        "calendar",
-        "deltatask",
-        "filesystem",
-        "git",
-        "hpkv-memory",
-        "memory",
-        "notifications",
-        "shrimp-task-manager",
-        "time-tracker",
-    ]
-    assert sorted(built) == shipped
-    assert sorted(without_memory) == [name for name in shipped if name != "memory"]
+    assert sorted(built) == SHIPPED
+    assert sorted(without_memory) == [name for name in SHIPPED if name != "memory"]
     assert all(built[name].name == name for name in built)
 
 
@@ -369,18 +218,7 @@ async def test_the_manager_creates_a_task_on_every_server(data_dir: Path) -> Non
             {"title": "Plan the offsite", "priority": 2, "tags": ["team"], "deadline": "2026-12-20"}
         )
 
-    assert sorted(results) == [
-        "backup",
-        "calendar",
-        "deltatask",
-        "filesystem",
-        "git",
-        "hpkv-memory",
-        "memory",
-        "notifications",
-        "shrimp-task-manager",
-        "time-tracker",
-    ]
+    assert sorted(results) == SHIPPED
     assert all(result["ok"] for result in results.values()), results
     # Notifications, time-tracker and backup keep no copy of a task: no id to link.
     no_copy = ("backup", "notifications", "time-tracker")

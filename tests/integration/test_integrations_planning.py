@@ -6,18 +6,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-import socket
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from core.errors import ServerUnavailable, ToolFailed
-from core.integration import Inspectable
-from core.models import Change, Operation, Task, TaskStatus, new_uid
+from core.errors import ServerUnavailable
+from core.models import Change, Operation, Task, new_uid
 from core.settings import ServerConfig, load_config
 from integrations import SemanticMemoryIntegration, ShrimpIntegration, build_integrations
 from integrations.filesystem import NAME_CHARS, FilesystemIntegration, safe_file_name
@@ -25,31 +22,10 @@ from integrations.mcp import HttpServerHandle, McpIntegration
 from integrations.mcp.launch import REPO_ROOT
 from integrations.semantic import PROJECT
 from integrations.shrimp import parse_items
+from tests.integration.conftest import NOW, free_port, make_task
+from tests.integration.contract import Copy, IntegrationContract, Servers, server_fixture
 
 pytestmark = pytest.mark.timeout(120)
-
-NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
-Copy = dict[str, str]
-
-
-def make_task(**changes: Any) -> Task:
-    task = Task(
-        id=12,
-        uid=new_uid(),
-        title="Write the quarterly report",
-        description="Numbers for Q4, then the summary.",
-        priority=2,
-        deadline=datetime(2026, 12, 10, 17, 0, tzinfo=UTC),
-        tags=("work", "q4"),
-        status=TaskStatus.OPEN,
-        chat_id=1,
-        author_id=1,
-        assignee="alice",
-        created_at=NOW,
-        updated_at=NOW,
-    )
-    return task.evolve(**changes)
-
 
 # -- how each server shows a task, through its own tools -----------------------------------
 
@@ -82,142 +58,15 @@ async def _semantic_copies(integration: McpIntegration, uid: str) -> list[Copy]:
     ]
 
 
-Builder = Callable[[Path], McpIntegration]
-Reader = Callable[[McpIntegration, str], Awaitable[list[Copy]]]
-SERVERS: dict[str, tuple[Builder, Reader]] = {
+SERVERS: Servers = {
     "shrimp-task-manager": (lambda d: ShrimpIntegration(data_dir=d), _shrimp_copies),
     "hpkv-memory": (lambda d: SemanticMemoryIntegration(data_dir=d), _semantic_copies),
 }
+server = server_fixture(SERVERS)
 
 
-@pytest.fixture(params=sorted(SERVERS))
-async def server(
-    request: pytest.FixtureRequest,
-    data_dir: Path,
-    no_leaked_children: None,
-) -> AsyncIterator[tuple[McpIntegration, Reader]]:
-    build, read = SERVERS[request.param]
-    async with build(data_dir) as integration:
-        yield integration, read
-
-
-# -- the contract every integration keeps ------------------------------------------------
-
-
-async def test_a_created_task_is_visible_in_the_server(
-    server: tuple[McpIntegration, Reader],
-) -> None:
-    integration, copies = server
-    task = make_task()
-
-    external_id = await integration.apply(Change(Operation.CREATE, task))
-
-    assert external_id
-    assert await copies(integration, task.uid) == [{"title": task.title, "status": "open"}]
-
-
-async def test_replaying_a_create_keeps_one_copy_and_the_same_id(
-    server: tuple[McpIntegration, Reader],
-) -> None:
-    integration, copies = server
-    task = make_task()
-
-    first = await integration.apply(Change(Operation.CREATE, task))
-    again = await integration.apply(Change(Operation.CREATE, task))
-
-    assert again == first
-    assert len(await copies(integration, task.uid)) == 1
-
-
-async def test_an_update_and_a_completion_show_in_the_server(
-    server: tuple[McpIntegration, Reader],
-) -> None:
-    integration, copies = server
-    task = make_task()
-    external_id = await integration.apply(Change(Operation.CREATE, task))
-
-    renamed = task.evolve(title="Write the annual report", version=2)
-    await integration.apply(Change(Operation.UPDATE, renamed, external_id))
-    assert await copies(integration, task.uid) == [{"title": renamed.title, "status": "open"}]
-
-    done = renamed.evolve(status=TaskStatus.DONE, version=3)
-    await integration.apply(Change(Operation.COMPLETE, done, external_id))
-    await integration.apply(Change(Operation.COMPLETE, done, external_id))
-    assert await copies(integration, task.uid) == [{"title": renamed.title, "status": "done"}]
-
-
-async def test_changes_without_a_known_external_id_find_the_task_by_uid(
-    server: tuple[McpIntegration, Reader],
-) -> None:
-    integration, copies = server
-    task = make_task()
-    await integration.apply(Change(Operation.CREATE, task))
-
-    await integration.apply(Change(Operation.COMPLETE, task.evolve(version=2), None))
-
-    assert await copies(integration, task.uid) == [{"title": task.title, "status": "done"}]
-
-
-async def test_a_deleted_task_is_gone_and_a_replayed_delete_is_harmless(
-    server: tuple[McpIntegration, Reader],
-) -> None:
-    integration, copies = server
-    task = make_task()
-    external_id = await integration.apply(Change(Operation.CREATE, task))
-    gone = task.evolve(status=TaskStatus.DELETED, version=2)
-
-    await integration.apply(Change(Operation.DELETE, gone, external_id))
-    await integration.apply(Change(Operation.DELETE, gone, external_id))
-    await integration.apply(Change(Operation.DELETE, gone, None))
-
-    assert await copies(integration, task.uid) == []
-
-
-async def test_undoing_a_create_removes_its_trace(server: tuple[McpIntegration, Reader]) -> None:
-    integration, copies = server
-    task = make_task()
-    external_id = await integration.apply(Change(Operation.CREATE, task))
-    failed = task.evolve(status=TaskStatus.FAILED, version=2)
-
-    await integration.undo(Change(Operation.UNDO, failed, external_id), external_id)
-    await integration.undo(Change(Operation.UNDO, failed, external_id), external_id)
-    assert await integration.apply(Change(Operation.UNDO, failed, None)) is None
-
-    assert await copies(integration, task.uid) == []
-
-
-async def test_an_update_cannot_be_undone_and_says_so(
-    server: tuple[McpIntegration, Reader],
-) -> None:
-    integration, copies = server
-    task = make_task()
-    external_id = await integration.apply(Change(Operation.CREATE, task))
-
-    with pytest.raises(ToolFailed, match="cannot undo the update"):
-        await integration.undo(Change(Operation.UPDATE, task, external_id), external_id)
-
-    assert len(await copies(integration, task.uid)) == 1
-
-
-async def test_locate_names_the_copy_while_it_exists(
-    server: tuple[McpIntegration, Reader],
-) -> None:
-    integration, _ = server
-    assert isinstance(integration, Inspectable)
-    task = make_task()
-    external_id = await integration.apply(Change(Operation.CREATE, task))
-
-    where = await integration.locate(task.uid, external_id)
-    assert where and (task.uid in where or str(external_id) in where)
-
-    await integration.apply(Change(Operation.DELETE, task.evolve(version=2), external_id))
-    assert await integration.locate(task.uid, external_id) is None
-
-
-async def test_a_probe_of_a_running_server_is_quiet(server: tuple[McpIntegration, Reader]) -> None:
-    integration, _ = server
-    await integration.probe()
-    assert integration.handle.is_up
+class TestContract(IntegrationContract):
+    """The shared contract over shrimp-task-manager and hpkv-memory."""
 
 
 # -- shrimp: planning ------------------------------------------------------------------------
@@ -361,16 +210,10 @@ async def test_memory_search_finds_by_meaning_within_one_chat(data_dir: Path) ->
     assert mine[bike[0].task_uid] == "Fix the bike"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 async def remote_memory(tmp_path: Path) -> AsyncIterator[str]:
     """Our semantic_memory server over streamable HTTP on loopback, behind an API key."""
-    port = _free_port()
+    port = free_port()
     env = dict(
         os.environ,
         SEMANTIC_MEMORY_HOME=str(tmp_path / "remote"),

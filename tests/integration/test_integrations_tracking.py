@@ -13,7 +13,6 @@ import hmac
 import json
 import os
 import signal
-import socket
 import sqlite3
 import tarfile
 from collections.abc import AsyncIterator, Iterator
@@ -40,37 +39,17 @@ from integrations.backup import BackupError, BackupIntegration
 from integrations.calendar import CalendarIntegration, RadicaleProcess
 from integrations.notifications import ChannelKind, NotificationsIntegration
 from integrations.time_tracker import TimeTrackerIntegration
+from tests.integration.conftest import DEADLINE, free_port
+from tests.integration.conftest import make_task as shared_task
 
 pytestmark = pytest.mark.timeout(120)
 
-NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
-DEADLINE = datetime(2026, 12, 10, 17, 0, tzinfo=UTC)
 SECRET = "webhook-signing-secret"
 
 
 def make_task(**changes: Any) -> Task:
-    task = Task(
-        id=12,
-        uid=new_uid(),
-        title="Write the quarterly report",
-        description="Numbers for Q4, then the summary.",
-        priority=2,
-        deadline=DEADLINE,
-        tags=("work", "q4"),
-        status=TaskStatus.OPEN,
-        chat_id=1,
-        author_id=1,
-        assignee=None,
-        created_at=NOW,
-        updated_at=NOW,
-    )
-    return task.evolve(**changes)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """The shared task #12, with nobody assigned."""
+    return shared_task(**{"assignee": None, **changes})
 
 
 async def _dav(method: str, url: str, user: str) -> int:
@@ -284,7 +263,7 @@ class _MailSink:
 
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
-    port = _free_port()
+    port = free_port()
     seen = Receiver(url=f"http://127.0.0.1:{port}/hook")
 
     async def accept(request: web.Request) -> web.Response:
@@ -305,7 +284,7 @@ async def receiver() -> AsyncIterator[Receiver]:
 @pytest.fixture
 def mail_sink() -> Iterator[tuple[_MailSink, int]]:
     sink = _MailSink()
-    port = _free_port()
+    port = free_port()
     controller = Controller(sink, hostname="127.0.0.1", port=port)
     controller.start()
     try:
