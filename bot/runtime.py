@@ -25,12 +25,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from aiogram import Bot, Dispatcher
+from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
 
 from bot.app import attach_notifier, build_dispatcher, create_bot, register_commands
 from bot.datadir import DataDirLock
 from bot.delivery import ChatReactivation, DeliveryQueue
 from bot.handlers.reminders import ReminderCards
 from bot.notifier import Notifier
+from core.errors import ConfigError
+from core.logging import redact
 from core.monitoring import MonitoringServer, write_snapshot
 from core.orchestrator import EnterpriseTaskOrchestrator
 from core.reminders import REMINDER_TICK_S, ReminderService, until_next_tick
@@ -71,6 +74,7 @@ class Runtime:
             config=self.config, data_dir=self.env.data_dir
         )
         self.bot = bot = create_bot(self.env.bot_token, self.env.telegram_api_base)
+        await self._check_bot_api(bot)
         self.notifier = notifier = attach_notifier(orch, bot, self.env)
         self.delivery = delivery = notifier.delivery
         await orch.start()
@@ -134,6 +138,19 @@ class Runtime:
         """
         await asyncio.sleep(until_next_tick(time.time()))
         scheduler.every(REMINDER_TICK_S, reminders.tick, name="reminders", run_now=True)
+
+    async def _check_bot_api(self, bot: Bot) -> None:
+        """Ask the Bot API who we are before starting ten servers: a bad token fails in 1 s."""
+        where = self.env.telegram_api_base or "api.telegram.org"
+        try:
+            me = await bot.get_me()
+        except TelegramUnauthorizedError as exc:
+            await bot.session.close()
+            raise ConfigError("the Bot API refused BOT_TOKEN (401 Unauthorized)") from exc
+        except TelegramNetworkError as exc:
+            await bot.session.close()
+            raise ConfigError(f"cannot reach the Bot API at {redact(where)}") from exc
+        log.info("bot.identified", extra={"bot_id": me.id, "username": me.username})
 
     async def _health_tick(self) -> None:
         assert self.orch is not None

@@ -105,3 +105,6 @@ def setup_logging(
     logging.getLogger("aiogram.event").setLevel(logging.WARNING)
     logging.getLogger("mcp").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # APScheduler logs two INFO lines per run; the reminder tick runs every second and
+    # would fill the rotation with them. Its misses and errors still come through.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)

@@ -100,6 +100,9 @@ def _stage(name: str, source: Path, staging: Path) -> dict[str, Any]:
         paths = sorted(p for p in source.rglob("*") if p.is_file() and _home() not in p.parents)
         kept = {p for p in paths if not any(p.name.endswith(s) for s in _SIDE_FILES)}
         files = [(p, staging / name / p.relative_to(source)) for p in paths if p in kept]
+        # An empty component (a server that has stored nothing yet) is still a component:
+        # its folder must exist in staging, or archiving it fails.
+        (staging / name).mkdir(parents=True, exist_ok=True)
     described = {}
     for origin, target in files:
         _copy_file(origin, target)
@@ -153,10 +156,14 @@ def _archive(
         manifest["components"] = {n: _stage(n, p, staging) for n, p in present.items()}
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=1))
         part = home / f"{backup_id}.tar.gz.part"
-        with tarfile.open(part, "w:gz") as tar:
-            tar.add(staging / "manifest.json", arcname="manifest.json")
-            for name in present:
-                tar.add(staging / name, arcname=name)
+        try:
+            with tarfile.open(part, "w:gz") as tar:
+                tar.add(staging / "manifest.json", arcname="manifest.json")
+                for name in present:
+                    tar.add(staging / name, arcname=name)
+        except BaseException:
+            part.unlink(missing_ok=True)  # never leave half an archive behind
+            raise
         archive = part.with_name(f"{backup_id}.tar.gz")
         os.replace(part, archive)
     info = manifest | {

@@ -196,3 +196,27 @@ async def test_archives_kept_inside_a_backed_up_directory_are_left_out(tmp_path:
         names = tar.getnames()
     assert "state/deltatask/tasks.txt" in names
     assert not [name for name in names if name.startswith("state/backups")]
+
+
+async def test_an_empty_component_folder_is_backed_up_and_leaves_no_partial_archive(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "memory").mkdir()  # a server that has stored nothing yet
+    (tmp_path / "files").mkdir()
+    (tmp_path / "files" / "note.md").write_text("hello")
+    home = tmp_path / "backups"
+    env = {
+        "BACKUP_HOME": str(home),
+        "BACKUP_SOURCES": os.pathsep.join(
+            [f"memory={tmp_path / 'memory'}", f"files={tmp_path / 'files'}"]
+        ),
+    }
+    async with open_server("backup", env, tmp_path) as client:
+        made = await client.call("create_backup")
+        verified = await client.call("verify_backup", id=made["id"])
+
+    assert made["components"] == ["files", "memory"]
+    assert verified["ok"] is True
+    with tarfile.open(made["path"], "r:gz") as tar:
+        assert "files/note.md" in tar.getnames()
+    assert not list(home.glob("*.part"))
