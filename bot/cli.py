@@ -78,6 +78,11 @@ def main(argv: list[str] | None = None) -> int:
 def _config_check(config: AppConfig) -> int:
     enabled = config.enabled_servers()
     print(f"config OK: {len(config.servers)} servers, {len(enabled)} enabled")
+    for name, cfg in config.servers.items():
+        if cfg.required and not cfg.enabled:
+            print(f"  warning: {name} is required but disabled: tasks will not reach it")
+    if not enabled:
+        print("  warning: no server is enabled: tasks stay in the local store only")
     for name, cfg in sorted(config.servers.items(), key=lambda kv: kv[1].priority):
         flag = "enabled " if cfg.enabled else "disabled"
         req = " required" if cfg.required else ""

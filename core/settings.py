@@ -31,6 +31,7 @@ SERVER_NAMES = (
     "backup",
 )
 _ENV_REF = re.compile(r"^\$\{([A-Z_][A-Z0-9_]*)\}$")
+_SECRET_KEY = re.compile(r"token|secret|password|passwd|api_?key", re.IGNORECASE)
 
 
 class _Strict(BaseModel):
@@ -51,6 +52,21 @@ class ServerConfig(_Strict):
     env: dict[str, str] = Field(default_factory=dict)
     url: str | None = None  # streamable HTTP endpoint when transport is "http"
     api_key_env: str | None = None  # name of the env var holding the API key
+
+    @field_validator("env")
+    @classmethod
+    def _no_literal_secrets(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, item in value.items():
+            if _SECRET_KEY.search(key) and item and not _ENV_REF.match(item):
+                raise ValueError(f'{key}: secrets come only from the environment: "${{{key}}}"')
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _no_password_in_url(cls, value: str | None) -> str | None:
+        if value is not None and re.match(r"^[a-z][a-z0-9+.-]*://[^/@]+:[^/@]*@", value, re.I):
+            raise ValueError("a password in the URL is a secret: use api_key_env instead")
+        return value
 
     @field_validator("api_key_env")
     @classmethod

@@ -114,3 +114,24 @@ def test_with_servers_changes_one_entry_and_keeps_the_rest() -> None:
     assert config.servers["memory"].enabled
     assert changed.servers["git"] == config.servers["git"]
     assert json.loads(changed.model_dump_json())["sync_interval"] == 300
+
+
+@pytest.mark.parametrize(
+    ("server", "secret"),
+    [
+        ({"env": {"HPKV_API_KEY": "hpkv_live_abcdef123456"}}, "hpkv_live_abcdef123456"),
+        ({"url": "https://user:p4ssw0rdSECRET@mcp.example/mcp"}, "p4ssw0rdSECRET"),
+    ],
+)
+def test_a_literal_secret_in_a_server_entry_is_refused_without_echoing_it(
+    server: dict[str, object], secret: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"servers": {"hpkv-memory": server}})
+    assert "environment" in str(caught.value) or "api_key_env" in str(caught.value)
+    assert secret not in str(caught.value)
+
+
+def test_an_environment_reference_in_a_server_entry_is_accepted() -> None:
+    config = parse_config({"servers": {"hpkv-memory": {"env": {"HPKV_API_KEY": "${HPKV_KEY}"}}}})
+    assert config.servers["hpkv-memory"].env == {"HPKV_API_KEY": "${HPKV_KEY}"}
