@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import anyio
@@ -25,6 +24,7 @@ from core.errors import ServerUnavailable, ToolFailed
 from core.models import Change, Operation, Task
 from core.settings import ServerConfig
 from integrations.markdown import one_line_title, render_task, task_path
+from integrations.mcp.batching import GroupCall
 from integrations.mcp.integration import McpIntegration, snapshot
 from integrations.mcp.launch import Launch, python_script
 
@@ -52,36 +52,6 @@ def batch_message(messages: list[str]) -> str:
 Batch = list[tuple[str, str]]  # (path, commit message) per change
 
 
-class _GroupCommit:
-    """Collects changes while a commit runs; the next commit takes them all at once."""
-
-    def __init__(self, run: Callable[[Batch], Awaitable[None]]) -> None:
-        self._run = run
-        self._waiting: list[tuple[str, str, asyncio.Future[None]]] = []
-        self._worker: asyncio.Task[None] | None = None
-
-    async def submit(self, path: str, message: str) -> None:
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiting.append((path, message, done))
-        if self._worker is None or self._worker.done():
-            self._worker = asyncio.create_task(self._drain())
-        await done
-
-    async def _drain(self) -> None:
-        while self._waiting:
-            batch, self._waiting = self._waiting, []
-            try:
-                await self._run([(path, message) for path, message, _ in batch])
-            except Exception as exc:
-                for _, _, done in batch:
-                    if not done.done():
-                        done.set_exception(exc)
-            else:
-                for _, _, done in batch:
-                    if not done.done():
-                        done.set_result(None)
-
-
 class GitIntegration(McpIntegration):
     """Commits each change of a task to a local repository, one file per task."""
 
@@ -90,7 +60,7 @@ class GitIntegration(McpIntegration):
     def __init__(self, config: ServerConfig | None = None, data_dir: Path | None = None) -> None:
         super().__init__(config, data_dir)
         self._lock = asyncio.Lock()  # one index: stage-and-commit sequences must not interleave
-        self._group = _GroupCommit(self._commit_batch)
+        self._group: GroupCall[tuple[str, str]] = GroupCall(self._commit_batch)
 
     @property
     def repo(self) -> Path:
@@ -124,7 +94,7 @@ class GitIntegration(McpIntegration):
         # file exists while we write it; the index is only touched under the lock.
         await anyio.Path(self.repo / path).parent.mkdir(parents=True, exist_ok=True)
         await anyio.Path(self.repo / path).write_text(render_task(task), encoding="utf-8")
-        await self._group.submit(path, commit_message(task, change.op.value))
+        await self._group.submit((path, commit_message(task, change.op.value)))
         return path
 
     async def _commit_batch(self, batch: Batch) -> None:

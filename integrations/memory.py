@@ -15,6 +15,7 @@ from typing import Any
 from core.models import Change, Operation, Task
 from core.settings import ServerConfig
 from integrations.markdown import one_line_title
+from integrations.mcp.batching import GroupCall
 from integrations.mcp.integration import McpIntegration, snapshot
 from integrations.mcp.launch import Launch, node_server
 
@@ -63,6 +64,9 @@ class MemoryIntegration(McpIntegration):
         # The server rewrites its whole JSONL file per mutation (read, change, write);
         # overlapping mutations from us would lose one another's changes.
         self._lock = asyncio.Lock()
+        # A burst of changes becomes one create_entities call: the server rewrites its whole
+        # file per mutation, so one write for fifty tasks costs what one write for one does.
+        self._group: GroupCall[Task] = GroupCall(self._upsert_batch)
 
     def _launch(self) -> Launch:
         path = self.state_dir / "memory.jsonl"
@@ -70,11 +74,11 @@ class MemoryIntegration(McpIntegration):
 
     async def _apply(self, change: Change) -> str | None:
         name = task_entity(change.task.uid)
-        async with self._lock:
-            if change.op is Operation.DELETE:
+        if change.op is Operation.DELETE:
+            async with self._lock:
                 await self._call("delete_entities", {"entityNames": [name]})
-            else:
-                await self._upsert(snapshot(change))
+        else:
+            await self._group.submit(snapshot(change))
         return name
 
     async def _erase(self, change: Change, external_id: str | None) -> None:
@@ -122,23 +126,46 @@ class MemoryIntegration(McpIntegration):
         entities = graph.get("entities", [])
         return dict(entities[0]) if entities else None
 
-    async def _upsert(self, task: Task) -> None:
+    async def _upsert_batch(self, tasks: list[Task]) -> None:
+        """Create what is new in one call each for entities and links; reconcile the rest."""
+        entities = [
+            {"name": task_entity(t.uid), "entityType": "task", "observations": observations(t)}
+            for t in tasks
+        ]
+        async with self._lock:
+            created = await self._call_dict("create_entities", {"entities": entities})
+            fresh = {str(item.get("name")) for item in created.get("entities", [])}
+            new = [t for t in tasks if task_entity(t.uid) in fresh]
+            await self._link_all([(task_entity(t.uid), _targets(t)) for t in new])
+            for task in tasks:
+                if task_entity(task.uid) not in fresh:
+                    await self._reconcile(task)
+
+    async def _reconcile(self, task: Task) -> None:
+        """Bring an entity that already existed in line with the task (update, replay)."""
         name = task_entity(task.uid)
-        wanted = observations(task)
-        entity = {"name": name, "entityType": "task", "observations": wanted}
-        created = await self._call_dict("create_entities", {"entities": [entity]})
-        fresh = any(item.get("name") == name for item in created.get("entities", []))
-        if fresh:
-            have_links: set[tuple[str, str]] = set()
-        else:
-            graph = await self._call_dict("open_nodes", {"names": [name]})
-            await self._sync_observations(name, wanted, graph)
-            have_links = {
-                (str(r["to"]), str(r["relationType"]))
-                for r in graph.get("relations", [])
-                if r.get("from") == name and r.get("relationType") in (TAGGED, ASSIGNED)
-            }
+        graph = await self._call_dict("open_nodes", {"names": [name]})
+        await self._sync_observations(name, observations(task), graph)
+        have_links = {
+            (str(r["to"]), str(r["relationType"]))
+            for r in graph.get("relations", [])
+            if r.get("from") == name and r.get("relationType") in (TAGGED, ASSIGNED)
+        }
         await self._sync_links(name, _targets(task), have_links)
+
+    async def _link_all(self, wanted: list[tuple[str, set[tuple[str, str]]]]) -> None:
+        """Tag and person entities plus relations for fresh tasks, in two calls in all."""
+        ends: dict[str, dict[str, Any]] = {}
+        links: list[dict[str, Any]] = []
+        for name, targets in wanted:
+            for to, kind in sorted(targets):
+                kind_name = "tag" if kind == TAGGED else "person"
+                ends[to] = {"name": to, "entityType": kind_name, "observations": []}
+                links.append({"from": name, "to": to, "relationType": kind})
+        if ends:
+            await self._call("create_entities", {"entities": list(ends.values())})
+        if links:
+            await self._call("create_relations", {"relations": links})
 
     async def _sync_observations(self, name: str, wanted: list[str], graph: dict[str, Any]) -> None:
         entities = graph.get("entities", [])
@@ -162,13 +189,4 @@ class MemoryIntegration(McpIntegration):
         stale = [{"from": name, "to": to, "relationType": kind} for to, kind in have - wanted]
         if stale:
             await self._call("delete_relations", {"relations": stale})
-        missing = sorted(wanted - have)
-        if not missing:
-            return
-        ends: list[dict[str, Any]] = [
-            {"name": to, "entityType": "tag" if kind == TAGGED else "person", "observations": []}
-            for to, kind in missing
-        ]
-        await self._call("create_entities", {"entities": ends})
-        links = [{"from": name, "to": to, "relationType": kind} for to, kind in missing]
-        await self._call("create_relations", {"relations": links})
+        await self._link_all([(name, wanted - have)])
