@@ -26,7 +26,7 @@ from aiogram import Dispatcher, F
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from bench.report import Report
-from bench.rig import only, running_bot, scratch, shipped_config
+from bench.rig import SqlCounter, only, running_bot, scratch, shipped_config
 from bot.app import create_bot
 from bot.keyboards import TaskAction, Verb
 from bot.runtime import Runtime
@@ -50,6 +50,7 @@ Json = dict[str, Any]
 class Phase:
     updates: int
     seconds: float
+    statements: int | None = None  # SQL statements our bot sent to the store meanwhile
 
     @property
     def rate(self) -> float:
@@ -178,16 +179,24 @@ def _chats(base: int, count: int) -> list[int]:
 
 
 async def _measure(
-    driver: _Driver, chats: Sequence[int], n: int, card_command: Any
+    driver: _Driver,
+    chats: Sequence[int],
+    n: int,
+    card_command: Any,
+    sql: SqlCounter | None = None,
 ) -> tuple[Phase, Phase]:
     """One /list phase and one Done phase on `chats`; `card_command(chat, k)` makes a card."""
     sends = [(chats[i % len(chats)], "/list") for i in range(n)]
+    before = sql.count if sql else 0
     listing = Phase(n, await driver.messages(sends))
+    listing.statements = sql.count - before if sql else None
     per_chat = max(1, n // len(chats))
     cards = await driver.cards(
         [(c, card_command(c, k)) for c in chats for k in range(per_chat)][:n]
     )
+    before = sql.count if sql else 0
     pressing = Phase(len(cards), await driver.presses(cards))
+    pressing.statements = sql.count - before if sql else None
     return listing, pressing
 
 
@@ -204,13 +213,16 @@ async def _round(
     results: dict[str, tuple[Phase, Phase]] = {}
 
     async def ours() -> None:
-        async with _our_bot(sb, data):
-            await _measure(
-                driver, _chats(bases[0] - 10_000, 4), WARMUP, lambda c, k: f"/task {ids[c][k]}"
-            )
-            results["ours"] = await _measure(
-                driver, _chats(bases[0], chats), n, lambda c, k: f"/task {ids[c][k]}"
-            )
+        async with _our_bot(sb, data) as runtime:
+            assert runtime.orch is not None
+            sql = SqlCounter()
+            sql.attach(runtime.orch)
+
+            def card(c: int, k: int) -> str:
+                return f"/task {ids[c][k]}"
+
+            await _measure(driver, _chats(bases[0] - 10_000, 4), WARMUP, card)
+            results["ours"] = await _measure(driver, _chats(bases[0], chats), n, card, sql)
 
     async def echo() -> None:
         async with _echo_bot(sb):
@@ -264,3 +276,7 @@ def _figures(report: Report, got: dict[str, tuple[Phase, Phase]]) -> None:
         report.figure(f"{label} cost per update", "ms", baseline_name="echo bot").add(
             1000 / ours.rate, 1000 / echo.rate
         )
+        if ours.statements is not None:
+            report.figure(f"{label} SQL statements per update", "stmts").add(
+                ours.statements / ours.updates
+            )

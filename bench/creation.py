@@ -27,6 +27,7 @@ from bench.rig import (
     EchoFloor,
     EchoLanes,
     GcPauses,
+    SqlCounter,
     cpu_delta,
     cpu_snapshot,
     enabled_names,
@@ -116,6 +117,7 @@ def _draft(i: int) -> dict[str, Any]:
 async def _phase(
     orch: EnterpriseTaskOrchestrator,
     counter: CallCounter,
+    sql: SqlCounter,
     label: str,
     n: int,
     *,
@@ -123,7 +125,7 @@ async def _phase(
     workers: int = FLAT_WORKERS,
 ) -> Phase:
     orch.metrics = Metrics()  # per-phase statistics; the orchestrator reads it on each use
-    calls0, cpu0 = counter.snapshot(), cpu_snapshot(orch)
+    calls0, cpu0, sql0 = counter.snapshot(), cpu_snapshot(orch), sql.count
     stamps: dict[str, float] = {}
     replies: list[float] = []
 
@@ -164,7 +166,7 @@ async def _phase(
         cpu_s=cpu_delta(cpu0, cpu_snapshot(orch)),
         stats=stats,
         unsynced=unsynced,
-        extra={"gc": pauses.summary()},
+        extra={"gc": pauses.summary(), "sql_statements_per_task": (sql.count - sql0) / n},
     )
 
 
@@ -226,10 +228,12 @@ async def _round(quick: bool, report: Report, number: int) -> dict[str, Any]:
             report.info["running"] = ", ".join(f"{k}={v}" for k, v in status.items())
             report.info["disabled"] = ", ".join(n for n in config.servers if n not in status)
             counter.attach(orch)
+            sql = SqlCounter()
+            sql.attach(orch)
             tiers = {s: config.servers[s].priority for s in orch.integrations}
-            light = await _phase(orch, counter, "light", light_n, rate=LIGHT_RATE)
-            paced = await _phase(orch, counter, "paced", n, rate=TARGET_RATE)
-            flat = await _phase(orch, counter, "flat", n)
+            light = await _phase(orch, counter, sql, "light", light_n, rate=LIGHT_RATE)
+            paced = await _phase(orch, counter, sql, "paced", n, rate=TARGET_RATE)
+            flat = await _phase(orch, counter, sql, "flat", n)
         floor_reply = await sqlite_floor(data / "floor.db", n, len(tiers))
         async with EchoLanes(tiers) as lanes:
             floor_light = await lanes.run(light.calls)
@@ -299,6 +303,10 @@ def _figures(
         report.figure(f"{server} call p50 @100/s", "ms").add(summary["latency_ms"]["p50"])
     for tier, samples in sorted(light.tier_ms.items()):
         report.figure(f"tier {tier} p50 @5/s", "ms").add(percentile(samples, 50))
+    report.figure("SQL statements per task @5/s", "stmts").add(
+        light.extra["sql_statements_per_task"]
+    )
+    report.figure("MCP calls per task @5/s", "calls").add(sum(light.calls.values()) / light.tasks)
     for who, seconds in paced.cpu_s.items():
         report.figure(f"CPU per task, {who} @100/s", "ms").add(seconds * 1000 / paced.tasks)
 

@@ -22,9 +22,9 @@ from bench.rig import (
     MIB,
     offer,
     own_rss,
+    processes,
     running_bot,
     scratch,
-    server_pids,
     shipped_config,
     tree_rss,
     until_drained,
@@ -50,7 +50,7 @@ FLOOR_SCRIPT = (
 
 def _snapshot(orch: EnterpriseTaskOrchestrator) -> dict[str, float]:
     out = {"bot": own_rss() / MIB}
-    out |= {name: tree_rss(pid) / MIB for name, pid in server_pids(orch).items()}
+    out |= {name: tree_rss(pid) / MIB for name, pid in processes(orch).items()}
     return out
 
 

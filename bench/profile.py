@@ -9,12 +9,17 @@ plain one; its figures are written as `<name>.profiled.json` and are not the ben
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import importlib
+import inspect
 import json
 import re
 import shutil
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +27,7 @@ from bench.report import RESULTS_DIR
 
 SAMPLE_RATE_HZ = 100  # enough for frames above 1 %, light enough not to swamp 2 cores
 TOP = 15
-_PROCESS = re.compile(r'^process (\d+):"(.*)"$')
+_PROCESS = re.compile(r'^process (\d+):"(.*)"$', re.DOTALL)
 _LINE = re.compile(r":\d+\)$")
 _SITE = re.compile(r"^.*?/site-packages/")
 #: Leaf frames that mean "waiting", which py-spy cannot always tell from running in this VM.
@@ -34,6 +39,12 @@ IDLE_LEAVES = (
     "ThreadedChildWatcher._do_waitpid ",
     "Queue.get ",
     "Event.wait ",
+)
+#: Waits inside C (a SimpleQueue or a lock), seen as a Python frame at one line: found by
+#: reading the installed source, so a new aiosqlite release cannot turn idle into "busy".
+IDLE_CALLS = (
+    ("aiosqlite.core", "_connection_worker_thread", "tx.get()"),
+    ("concurrent.futures.thread", "_worker", "work_queue.get(block=True)"),
 )
 IMPORTING = "_find_and_load ("
 OURS = ("core/", "integrations/", "bot/")
@@ -53,6 +64,7 @@ LIBRARIES = (
     ("psutil (the benchmark's own sampling)", ("(psutil/",)),
     ("gitpython", ("(git/", "(gitdb/")),
     ("our code", tuple(f"({prefix}" for prefix in OURS)),
+    ("the benchmark itself (set-up, clean-up)", ("(bench/", "(tempfile.py", "(shutil.py")),
     ("event loop", ("(asyncio/", "(selectors.py")),
 )
 
@@ -76,7 +88,7 @@ class ProcessProfile:
 
     def add(self, frames: list[str], count: int) -> None:
         """One folded stack: idle, importing, or busy (counted by frame)."""
-        if frames[-1].startswith(IDLE_LEAVES):
+        if frames[-1].startswith(IDLE_LEAVES) or _idle_line(frames[-1]):
             self.idle += count
             return
         if any(IMPORTING in f for f in frames):
@@ -103,14 +115,36 @@ def _spy() -> str:
 def _label(command: str) -> str:
     """A short name for a sampled process: the server it runs, or 'bench' for ours."""
     for marker, name in (
-        ("mcp-server-git", "git"),
+        ("mcp-server-git", "git (mcp-server-git)"),
+        ("radicale", "calendar (radicale)"),
+        ("integrations.servers.semantic_memory", "hpkv-memory (semantic_memory)"),
         ("integrations.servers.", None),
         ("fixture_server", "echo-floor"),
         ("-m bench", "bench (bot process)"),
     ):
         if marker in command:
             return name or command.split(marker, 1)[1].split()[0]
-    return command[:60] or "bench (bot process)"
+    return " ".join(command.split())[:60] or "bench (bot process)"
+
+
+@functools.cache
+def _idle_lines() -> frozenset[tuple[str, str, int]]:
+    """(function, file suffix, line) of each wait in IDLE_CALLS, as installed here."""
+    found: set[tuple[str, str, int]] = set()
+    for module_name, function, needle in IDLE_CALLS:
+        with contextlib.suppress(ImportError, OSError, AttributeError):
+            module = importlib.import_module(module_name)
+            lines, first = inspect.getsourcelines(getattr(module, function))
+            suffix = module_name.replace(".", "/") + ".py"
+            found |= {(function, suffix, first + i) for i, ln in enumerate(lines) if needle in ln}
+    return frozenset(found)
+
+
+def _idle_line(raw_leaf: str) -> bool:
+    return any(
+        raw_leaf.startswith(f"{function} (") and raw_leaf.endswith(f"{suffix}:{line})")
+        for function, suffix, line in _idle_lines()
+    )
 
 
 def _library(leaf_first: list[str]) -> str:
@@ -126,16 +160,24 @@ def _frame(raw: str) -> str:
     return short.replace(str(Path.cwd()) + "/", "")
 
 
+def _records(raw_file: Path) -> Iterator[tuple[str, int]]:
+    """(stack, count) pairs; a stack may span lines when a command line held newlines."""
+    pending: list[str] = []
+    for line in raw_file.read_text(encoding="utf-8", errors="replace").splitlines():
+        pending.append(line)
+        stack, _, count_text = line.rpartition(" ")
+        if stack and count_text.isdigit():
+            pending[-1] = stack
+            yield "\n".join(pending), int(count_text)
+            pending = []
+
+
 def fold(raw_file: Path) -> dict[str, ProcessProfile]:
     """py-spy's raw (collapsed) output grouped by process."""
     profiles: dict[str, ProcessProfile] = {}
-    for line in raw_file.read_text(encoding="utf-8", errors="replace").splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if not stack or not count_text.isdigit():
-            continue
-        count = int(count_text)
+    for stack, count in _records(raw_file):
         frames = stack.split(";")
-        label = "bench (bot process)"
+        label = "unknown process"
         while frames and (match := _PROCESS.match(frames[0])):
             label = _label(match.group(2))
             frames = frames[1:]

@@ -148,11 +148,34 @@ def own_rss() -> int:
     return psutil.Process().memory_info().rss
 
 
+def processes(orch: EnterpriseTaskOrchestrator) -> dict[str, int]:
+    """Every process the bot runs: servers by name, helpers (calendar's CalDAV) by command."""
+    found = server_pids(orch)
+    known = {p.pid for pid in found.values() for p in _tree(pid)}
+    with contextlib.suppress(psutil.Error):
+        for child in psutil.Process().children():
+            if child.pid not in known:
+                found[_helper_name(child)] = child.pid
+    return found
+
+
+def _helper_name(child: psutil.Process) -> str:
+    try:
+        words = child.cmdline()
+    except psutil.Error:
+        return f"child {child.pid}"
+    text = " ".join(words)
+    if "radicale" in text:
+        return "radicale (calendar's CalDAV)"
+    tail = [w for w in words[1:] if not w.startswith("-")]
+    return f"child {Path(tail[0]).name if tail else child.pid}"
+
+
 def cpu_snapshot(orch: EnterpriseTaskOrchestrator) -> dict[str, float]:
-    """CPU seconds so far of this (bot) process and of each server's process tree."""
+    """CPU seconds so far of this (bot) process and of every child's process tree."""
     own = psutil.Process().cpu_times()
     out = {"bot": own.user + own.system}
-    out |= {name: tree_cpu(pid) for name, pid in server_pids(orch).items()}
+    out |= {name: tree_cpu(pid) for name, pid in processes(orch).items()}
     return out
 
 
@@ -242,6 +265,25 @@ class CallCounter:
 
     def snapshot(self) -> dict[str, int]:
         return dict(self.counts)
+
+
+@dataclass
+class SqlCounter:
+    """Counts statements sent to the store's connection (each one is a hop to its thread)."""
+
+    count: int = 0
+
+    def attach(self, orch: EnterpriseTaskOrchestrator) -> None:
+        db = orch.store.db
+        for method in ("execute", "executemany", "execute_fetchall", "execute_insert"):
+            setattr(db, method, self._counting(getattr(db, method)))
+
+    def _counting(self, method: Callable[..., Any]) -> Callable[..., Any]:
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.count += 1
+            return method(*args, **kwargs)
+
+        return counted
 
 
 # -- floors -------------------------------------------------------------------------------
