@@ -31,17 +31,20 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="smaller sizes, one round")
     parser.add_argument("--rounds", type=int, default=None, help="repeat each measurement")
     parser.add_argument("--profile", action="store_true", help="sample with py-spy")
-    parser.add_argument("--tag", default="", help="write results/<name>.<tag>.json instead")
+    parser.add_argument(
+        "--tag", default=None, help="write results/<name>.<tag>.json (--quick: 'quick')"
+    )
     return parser.parse_args(argv)
 
 
-def _run_here(name: str, quick: bool, rounds: int | None, tag: str) -> int:
+def _run_here(name: str, quick: bool, rounds: int | None, tag: str | None) -> int:
     module = importlib.import_module(f"bench.{name}")
     if rounds is None:
         rounds = 1 if quick else int(module.ROUNDS)
     report = asyncio.run(module.run(quick=quick, rounds=rounds))
     report.print()
-    path = report.write(tag=tag)
+    # A quick run never overwrites the figures of a full one.
+    path = report.write(tag=("quick" if quick else "") if tag is None else tag)
     print(f"wrote {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
     return 0
 
@@ -63,11 +66,11 @@ def _run_child(name: str, args: argparse.Namespace) -> int:
     return code
 
 
-def _summary(names: list[str]) -> None:
+def _summary(names: list[str], quick: bool) -> None:
     """Every figure that has a target, from the JSON files just written."""
     print("\n== summary: figures with a target ==")
     for name in names:
-        path = RESULTS_DIR / f"{name}.json"
+        path = RESULTS_DIR / f"{name}{'.quick' if quick else ''}.json"
         if not path.exists():
             print(f"{name}: no results")
             continue
@@ -97,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(names) == 1:
         return _run_here(names[0], args.quick, args.rounds, args.tag)
     codes = [_run_child(name, args) for name in names]
-    _summary(names)
+    _summary(names, args.quick)
     return max(codes)
 
 

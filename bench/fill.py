@@ -113,7 +113,9 @@ def _insert_tasks(
             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,1)",
             batch,
         )
-        outbox, links, reminders = [], [], []
+        outbox: list[tuple[object, ...]] = []
+        links: list[tuple[object, ...]] = []
+        reminders: list[tuple[object, ...]] = []
         for row in batch:
             uid, status, chat, stamp = str(row[1]), row[8], row[9], row[12]
             for server in servers:

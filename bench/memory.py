@@ -15,7 +15,7 @@ import asyncio
 import subprocess
 import sys
 import time
-from typing import Any
+from typing import Any, cast
 
 from bench.report import Report
 from bench.rig import (
@@ -73,7 +73,7 @@ async def _round(quick: bool) -> dict[str, Any]:
                 peak, load_s, drain_s = await _load(sb, orch, n)
                 await asyncio.sleep(SETTLE_S)
                 after = _snapshot(orch)
-                stats = orch.get_statistics()["servers"]
+                stats = cast(dict[str, dict[str, Any]], orch.get_statistics()["servers"])
     return {
         "tasks": n,
         "idle_mib": idle,
@@ -81,7 +81,7 @@ async def _round(quick: bool) -> dict[str, Any]:
         "after_mib": after,
         "load_s": round(load_s, 2),
         "drain_s": round(drain_s, 2),
-        "calls_ok": {k: v["successes"] for k, v in stats.items()},  # type: ignore[index]
+        "calls_ok": {k: v["successes"] for k, v in stats.items()},
     }
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import Any, cast
 
 from bench.report import Report, pcts
 from bench.rig import (
@@ -83,7 +83,7 @@ async def _drain(orch: EnterpriseTaskOrchestrator, server: str, cap: float) -> d
         curve.append((round(time.perf_counter() - began, 2), depth))
     elapsed = time.perf_counter() - began
     drained = start_depth - depth
-    stats = orch.get_statistics()["servers"]
+    stats = cast(dict[str, dict[str, Any]], orch.get_statistics()["servers"])
     return {
         "start_depth": start_depth,
         "drained": drained,
@@ -93,7 +93,7 @@ async def _drain(orch: EnterpriseTaskOrchestrator, server: str, cap: float) -> d
         "first_half_rows_per_s": _rate(curve, start_depth, 0.0, elapsed / 2),
         "second_half_rows_per_s": _rate(curve, start_depth, elapsed / 2, elapsed),
         "projected_full_drain_s": round(start_depth / (drained / elapsed), 1) if drained else None,
-        "call_latency_ms": stats.get(server, {}).get("latency_ms"),  # type: ignore[union-attr]
+        "call_latency_ms": stats.get(server, {}).get("latency_ms"),
         "cpu_s": cpu_delta(cpu0, cpu_snapshot(orch)),
         "depth_curve": curve[:: max(1, len(curve) // 40)],
     }

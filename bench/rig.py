@@ -13,7 +13,15 @@ import logging
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+    Iterator,
+    Mapping,
+)
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -145,7 +153,7 @@ def tree_cpu(pid: int) -> float:
 
 
 def own_rss() -> int:
-    return psutil.Process().memory_info().rss
+    return int(psutil.Process().memory_info().rss)
 
 
 def processes(orch: EnterpriseTaskOrchestrator) -> dict[str, int]:
@@ -369,7 +377,7 @@ async def sqlite_floor(path: Path, n: int, rows_per_task: int) -> list[float]:
 # -- load shapes --------------------------------------------------------------------------
 
 
-async def offer(n: int, rate: float, one: Callable[[int], Awaitable[None]]) -> float:
+async def offer(n: int, rate: float, one: Callable[[int], Coroutine[Any, Any, None]]) -> float:
     """Open loop: start call i at i/rate s whatever the earlier ones are doing; returns wall s."""
     loop = asyncio.get_running_loop()
     began = loop.time()

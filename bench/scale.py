@@ -18,16 +18,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import math
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from bench.fill import Filled, describe, fill, sample
 from bench.report import Report, percentile
@@ -60,6 +61,7 @@ BOT_SAMPLES = 60  # per round, through the sandbox
 CHILD_LIMIT_S = 900  # bounds one size's child
 RESULT_MARK = "SCALE-RESULT "
 TOKEN = "4343:bench-scale-token"
+T = TypeVar("T")
 
 
 class _Settled:
@@ -69,11 +71,12 @@ class _Settled:
         return DeliveryOutcome.SENT
 
 
-async def _timed(calls: int, one: Callable[[int], Awaitable[object]]) -> list[float]:
+async def _timed(items: Iterable[T], one: Callable[[T], Awaitable[object]]) -> list[float]:
+    """Milliseconds of `one(item)` for each item, one after the other."""
     out: list[float] = []
-    for i in range(calls):
+    for item in items:
         began = time.perf_counter()
-        await one(i)
+        await one(item)
         out.append((time.perf_counter() - began) * 1000)
     return out
 
@@ -105,7 +108,7 @@ async def _ticks(
 ) -> dict[str, Any]:
     service = ReminderService(orch, _Settled())
     await service.start()
-    first = await _timed(1, lambda _: service.tick())  # the hourly purge runs in this one
+    first = await _timed(range(1), lambda _: service.tick())  # the hourly purge runs in this one
     idle: list[float] = []
     due: list[list[float]] = []
     chat_of = {uid: (await orch.store.get_by_uid(uid)).chat_id for uid in uids}
@@ -114,7 +117,7 @@ async def _ticks(
     base = int(time.time()) - 60
     step = 0
     for _ in range(rounds):
-        idle.append(percentile(await _timed(IDLE_TICKS, lambda _: service.tick()), 99))
+        idle.append(percentile(await _timed(range(IDLE_TICKS), lambda _: service.tick()), 99))
         samples: list[float] = []
         for _ in range(DUE_TICKS):
             for k in range(3):
@@ -142,13 +145,17 @@ async def _lists(
 ) -> dict[str, Any]:
     queries = TaskQueries(orch.store)
     flt = view_filter(View.OPEN, now=datetime.now(UTC), tz=orch.tz)
+
+    async def page(chat: int) -> object:
+        return await queries.page(chat, flt)
+
     out: dict[str, list[float]] = {}
     for r in range(rounds):
         typical = sample(filled["typical_chats"], LIST_SAMPLES, seed=r)
         busy = sample(filled["busy_chats"], LIST_SAMPLES // 3, seed=r)
         for label, chats in (("typical", typical), ("busy", busy)):
-            store_ms = await _timed(len(chats), lambda i, c=chats: orch.store.list_tasks(c[i]))
-            page_ms = await _timed(len(chats), lambda i, c=chats: queries.page(c[i], flt))
+            store_ms = await _timed(chats, orch.store.list_tasks)
+            page_ms = await _timed(chats, page)
             for key, ms in ((f"store_{label}", store_ms), (f"page_{label}", page_ms)):
                 out.setdefault(f"{key}_p50_ms", []).append(percentile(ms, 50))
                 out.setdefault(f"{key}_p99_ms", []).append(percentile(ms, 99))
@@ -166,7 +173,7 @@ async def _through_bot(data: Path, filled: dict[str, Any], rounds: int) -> dict[
                 for r in range(rounds):
                     for label, pool in (("typical", "typical_chats"), ("busy", "busy_chats")):
                         chats = sample(filled[pool], BOT_SAMPLES, seed=100 + r)
-                        ms = await _timed(len(chats), lambda i, c=chats: _ask(sb, c[i]))
+                        ms = await _timed(chats, functools.partial(_ask, sb))
                         out.setdefault(f"bot_{label}_p50_ms", []).append(percentile(ms, 50))
                         out.setdefault(f"bot_{label}_p99_ms", []).append(percentile(ms, 99))
             out["gc_while_asking"] = pauses.summary()
