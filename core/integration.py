@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from core.models import Change
+from core.models import Change, RemotePage
 
 if TYPE_CHECKING:
     from core.settings import AppConfig
@@ -60,4 +60,13 @@ class Inspectable(Protocol):
 
     async def locate(self, uid: str, external_id: str | None) -> str | None:
         """A short human line naming the task's copy on the server, or None if absent."""
+        ...
+
+
+@runtime_checkable
+class Pullable(Protocol):
+    """An integration whose server is edited by others too, so its changes flow back here."""
+
+    async def pull(self, cursor: str | None) -> RemotePage:
+        """The server's changes after `cursor` (None: from the start), at most one page."""
         ...

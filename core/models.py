@@ -145,3 +145,32 @@ class CreateResult:
 
     task: Task
     outcomes: dict[str, str] = field(default_factory=dict)  # server -> "ok" | error text
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteTask:
+    """A task as another server holds it, read back by the sync job (two-way sync).
+
+    `uid` is our task's uid (the remote's reference to it); `updated_at` is when the server
+    last changed it, by its own clock; `deleted` means the server dropped its copy.
+    """
+
+    uid: str
+    external_id: str
+    updated_at: datetime | None
+    title: str = ""
+    description: str = ""
+    priority: int = DEFAULT_PRIORITY
+    deadline: datetime | str | None = None  # as the server wrote it; checked like user input
+    tags: tuple[str, ...] = ()
+    done: bool = False
+    deleted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RemotePage:
+    """One read of a server's changes: hand `cursor` back to read on; `more` if it was cut."""
+
+    tasks: tuple[RemoteTask, ...]
+    cursor: str | None
+    more: bool = False

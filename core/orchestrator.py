@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import time
@@ -39,7 +40,7 @@ from core.errors import (
     ToolFailed,
 )
 from core.health import HealthBoard
-from core.integration import Integration, discover_factory
+from core.integration import Integration, Pullable, discover_factory
 from core.metrics import Metrics, percentile
 from core.models import (
     DEFAULT_PRIORITY,
@@ -52,6 +53,7 @@ from core.models import (
     Operation,
     OutboxRow,
     OutboxState,
+    RemoteTask,
     ServerStatus,
     Task,
     TaskDraft,
@@ -68,6 +70,7 @@ CLOSE_GRACE_S = 10.0  # how long close() waits for in-flight fan-outs before lea
 SYNC_BATCH = 500  # tasks per outbox read; bounds memory while draining a large backlog
 SYNC_CONCURRENCY = 32  # tasks drained at once; each holds its own lock, servers multiplex
 FANOUT_CONCURRENCY = 256  # fan-outs in flight at once; beyond this creation still answers
+PULL_PAGES = 200  # pages of remote changes read per sync run; the rest waits for the next run
 
 TaskListener = Callable[[Task, str], Awaitable[None]]
 ChangeListener = Callable[[Task, Operation], Awaitable[None]]
@@ -527,9 +530,15 @@ class EnterpriseTaskOrchestrator:
     # -- recovery and health ------------------------------------------------------------------
 
     async def sync(self, *, server: str | None = None) -> int:
-        """Drain pending outbox rows (recovery); returns how many tasks were visited."""
+        """Read servers' own changes back, then drain pending outbox rows (recovery).
+
+        Returns how many tasks had pending rows. A `server` names one server to drain
+        (a breaker that closed); only the full run reads changes back.
+        """
         if not self._started or self._closing:
             return 0
+        if server is None:
+            await self.pull()
         visited = 0
         cursor = 0
         slots = asyncio.Semaphore(SYNC_CONCURRENCY)
@@ -551,6 +560,149 @@ class EnterpriseTaskOrchestrator:
         if visited:
             log.info("sync.done", extra={"tasks": visited, "server": server})
         return visited
+
+    # -- two-way sync -------------------------------------------------------------------------
+
+    async def pull(self) -> int:
+        """Apply changes other clients made on the servers (`Pullable` ones); newest wins.
+
+        Per task: a remote version that differs from ours and is newer becomes ours (queued to
+        every other server, never back to its origin); an older one loses and ours is pushed
+        over it. When both sides changed (ours still unsent, or ours newer), the conflict is
+        logged as `sync.conflict` and both versions are kept in the store's `sync_conflicts`.
+        Returns how many remote changes were applied.
+        """
+        applied = 0
+        for name, integration in list(self.integrations.items()):
+            if isinstance(integration, Pullable) and not self._closing:
+                applied += await self._pull_from(name, integration)
+        return applied
+
+    async def _pull_from(self, server: str, integration: Pullable) -> int:
+        cfg = self._server(server)
+        cursor = await self.store.sync_cursor(server)
+        applied = 0
+        for _ in range(PULL_PAGES):
+            try:
+                page = await guarded_call(
+                    functools.partial(integration.pull, cursor),
+                    server=server,
+                    tool="pull",
+                    breaker=self.breakers[server],
+                    policy=RetryPolicy(attempts=cfg.retry_attempts, sleep=self._sleep),
+                    attempt_timeout=cfg.timeout,
+                )
+            except IntegrationError as exc:
+                log.warning("sync.pull.failed", extra={"server": server, "kind": _kind(exc)})
+                break
+            for remote in page.tasks:
+                async with self._locks.hold(remote.uid):
+                    applied += await self._merge(server, remote)
+            if page.cursor is not None:
+                cursor = page.cursor
+                await self.store.set_sync_cursor(server, cursor)
+            if not page.more or self._closing:
+                break
+        if applied:
+            log.info("sync.pulled", extra={"server": server, "tasks": applied})
+        return applied
+
+    async def _merge(self, server: str, remote: RemoteTask) -> int:
+        """Settle one remote version against ours; 1 if it was applied here."""
+        try:
+            local = await self.store.get_by_uid(remote.uid)
+        except TaskNotFound:
+            return 0  # made on the server by someone else: no chat owns it (LIMIT in README)
+        if local.status in (TaskStatus.DELETED, TaskStatus.FAILED):
+            return 0  # final here; the delete or the undo is (or was) on its way there
+        try:
+            fields = self._remote_fields(local, remote)
+        except InputError as exc:
+            log.warning(
+                "sync.rejected", extra={"server": server, "task_uid": local.uid, "code": exc.code}
+            )
+            return 0
+        if not fields:
+            return 0  # our own write read back, or a change already made here
+        unsent = any(row.server == server for row in await self.store.pending_for_task(local.uid))
+        remote_wins = remote.updated_at is not None and remote.updated_at > local.updated_at
+        if unsent or not remote_wins:
+            await self._keep_conflict(server, local, remote, fields, remote_wins=remote_wins)
+        if not remote_wins:
+            if not unsent:  # push ours over theirs; a copy they deleted is made again
+                op = Operation.CREATE if remote.deleted else Operation.UPDATE
+                await self.store.enqueue(local.uid, server, op)
+                self._spawn(self._fan_out(local.uid))
+            return 0
+        op = self._remote_op(local, fields)
+        others = [name for name in self.integrations if name != server]
+        changed = await self.store.change_task(local, op, servers=others, **fields)
+        log.info(
+            "sync.applied",
+            extra={
+                "server": server,
+                "task_uid": local.uid,
+                "op": op.value,
+                "fields": sorted(fields),
+            },
+        )
+        self._spawn(self._fan_out(local.uid))
+        await self._notify_change(changed, op)
+        return 1
+
+    def _remote_fields(self, local: Task, remote: RemoteTask) -> dict[str, Any]:
+        """The fields where the remote version differs from ours, validated like user input."""
+        if remote.deleted:
+            return {"status": TaskStatus.DELETED}
+        draft = self._draft(
+            remote.title, remote.description, remote.priority, remote.deadline, remote.tags
+        )
+        theirs: dict[str, Any] = {
+            "title": draft.title,
+            "description": draft.description,
+            "priority": draft.priority,
+            "deadline": draft.deadline,
+            "tags": draft.tags,
+            "status": TaskStatus.DONE if remote.done else TaskStatus.OPEN,
+        }
+        return {k: v for k, v in theirs.items() if getattr(local, k) != v}
+
+    @staticmethod
+    def _remote_op(local: Task, fields: Mapping[str, Any]) -> Operation:
+        status = fields.get("status")
+        if status is TaskStatus.DELETED:
+            return Operation.DELETE
+        if status is TaskStatus.DONE and local.status is TaskStatus.OPEN:
+            return Operation.COMPLETE
+        return Operation.UPDATE
+
+    async def _keep_conflict(
+        self,
+        server: str,
+        local: Task,
+        remote: RemoteTask,
+        fields: Mapping[str, Any],
+        *,
+        remote_wins: bool,
+    ) -> None:
+        winner = server if remote_wins else "local"
+        mine = {k: getattr(local, k) for k in fields} | {"updated_at": local.updated_at}
+        theirs = dict(fields) | {"updated_at": remote.updated_at}
+        await self.store.record_conflict(
+            local.uid, server, winner=winner, local=mine, remote=theirs
+        )
+        # Field names and stamps only: the versions themselves may hold private text.
+        log.warning(
+            "sync.conflict",
+            extra={
+                "server": server,
+                "task_uid": local.uid,
+                "winner": winner,
+                "fields": sorted(fields),
+                "local_updated": local.updated_at.isoformat(),
+                "remote_updated": remote.updated_at.isoformat() if remote.updated_at else None,
+            },
+        )
 
     def _breaker_changed(self, server: str, old: BreakerState, new: BreakerState) -> None:
         if new is BreakerState.CLOSED and self._started and not self._closing:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -126,6 +126,26 @@ MIGRATIONS: tuple[str, ...] = (
     FROM tasks
     WHERE status = 'open' AND chat_id != 0
         AND deadline_ts > CAST(strftime('%s', 'now') AS INTEGER);
+    """,
+    # 4: two-way sync: where reading each server's own changes goes on from (an opaque
+    # cursor the integration hands out, e.g. DeltaTask's last revision seen), and both
+    # versions of every conflict, kept here rather than in the logs, which carry no task text.
+    """
+    CREATE TABLE sync_cursors (
+        server TEXT PRIMARY KEY,
+        cursor TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE sync_conflicts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        task_uid TEXT NOT NULL,
+        server TEXT NOT NULL,
+        winner TEXT NOT NULL,
+        local TEXT NOT NULL,
+        remote TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX sync_conflicts_by_task ON sync_conflicts (task_uid, id);
     """,
 )
 
@@ -510,6 +530,16 @@ class SqliteTaskStore:
             seq = int(row[0]) if row else 1
             await self._add_outbox(uid, holders, Operation.UNDO, seq, stamp)
 
+    async def enqueue(self, uid: str, server: str, op: Operation) -> None:
+        """Queue `op` for one server at the task's current version (a repair, not a change)."""
+        stamp = _iso(utcnow())
+        async with self.transaction() as db:
+            async with db.execute("SELECT version FROM tasks WHERE uid=?", (uid,)) as cur:
+                row = await cur.fetchone()
+            if row is None:
+                raise TaskNotFound(uid)
+            await self._add_outbox(uid, (server,), op, int(row[0]), stamp)
+
     async def cancel_pending(self, uid: str) -> None:
         await self.write(
             "UPDATE outbox SET state=?, updated_at=? WHERE task_uid=? AND state=?",
@@ -542,3 +572,63 @@ class SqliteTaskStore:
 
     async def drop_link(self, uid: str, server: str) -> None:
         await self.write("DELETE FROM links WHERE task_uid=? AND server=?", (uid, server))
+
+    # -- two-way sync ---------------------------------------------------------------------
+
+    async def sync_cursor(self, server: str) -> str | None:
+        """Where reading `server`'s own changes resumes; None before the first read."""
+        async with self.db.execute(
+            "SELECT cursor FROM sync_cursors WHERE server=?", (server,)
+        ) as cur:
+            row = await cur.fetchone()
+        return str(row[0]) if row else None
+
+    async def set_sync_cursor(self, server: str, cursor: str) -> None:
+        await self.write(
+            "INSERT INTO sync_cursors (server, cursor, updated_at) VALUES (?,?,?) "
+            "ON CONFLICT (server) DO UPDATE SET cursor=excluded.cursor, "
+            "updated_at=excluded.updated_at",
+            (server, cursor, _iso(utcnow())),
+        )
+
+    async def record_conflict(
+        self,
+        uid: str,
+        server: str,
+        *,
+        winner: str,
+        local: Mapping[str, object],
+        remote: Mapping[str, object],
+    ) -> None:
+        """Keep both sides of a conflict the sync resolved, so the loser can be recovered."""
+        await self.write(
+            "INSERT INTO sync_conflicts (task_uid, server, winner, local, remote, created_at) "
+            "VALUES (?,?,?,?,?,?)",
+            (
+                uid,
+                server,
+                winner,
+                json.dumps(local, ensure_ascii=False, default=str),
+                json.dumps(remote, ensure_ascii=False, default=str),
+                _iso(utcnow()),
+            ),
+        )
+
+    async def conflicts(self, uid: str) -> list[dict[str, Any]]:
+        """Every recorded conflict of one task, oldest first."""
+        async with self.db.execute(
+            "SELECT server, winner, local, remote, created_at FROM sync_conflicts "
+            "WHERE task_uid=? ORDER BY id",
+            (uid,),
+        ) as cur:
+            rows = await cur.fetchall()
+        return [
+            {
+                "server": r[0],
+                "winner": r[1],
+                "local": json.loads(r[2]),
+                "remote": json.loads(r[3]),
+                "at": r[4],
+            }
+            for r in rows
+        ]

@@ -2,7 +2,10 @@
 
 Extensions over DeltaTask, all optional so DeltaTask clients are unaffected: `deadline` and
 `external_ref` on create_task (same external_ref, same task), `include_completed` on
-list_tasks, `idempotency_key` on the other mutating tools, and `find_by_ref`.
+list_tasks, `idempotency_key` on the other mutating tools, `find_by_ref`, and
+`list_changes`: every write stamps the task with the next revision number of the store and
+every delete leaves a tombstone with one, so a client that remembers the last revision it
+saw reads exactly what changed since, deletions included, whatever the clocks say.
 Run: DELTATASK_HOME=<dir> python -m integrations.servers.deltatask
 """
 
@@ -23,7 +26,6 @@ from integrations.servers._common import (
     now_utc,
     parse_instant,
     state_home,
-    to_iso,
 )
 
 _EFFORTS = (1, 2, 3, 5, 8, 13, 21)
@@ -40,7 +42,8 @@ CREATE TABLE IF NOT EXISTS tasks (
     effort INTEGER NOT NULL DEFAULT 1,
     completed INTEGER NOT NULL DEFAULT 0,
     parent_id TEXT REFERENCES tasks(id) ON DELETE CASCADE,
-    external_ref TEXT UNIQUE
+    external_ref TEXT UNIQUE,
+    rev INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS tasks_parent ON tasks(parent_id);
 CREATE TABLE IF NOT EXISTS task_tags (
@@ -90,9 +93,50 @@ class _TaskFields(BaseModel):
         return value or None
 
 
+# Added after the first release; _upgrade brings an older deltatask.db up to it.
+_CHANGES_SCHEMA = """
+CREATE INDEX IF NOT EXISTS tasks_rev ON tasks(rev);
+CREATE TABLE IF NOT EXISTS tombstones (
+    rev INTEGER PRIMARY KEY,
+    id TEXT NOT NULL,
+    external_ref TEXT,
+    deleted TEXT NOT NULL
+);
+"""
+
+
 @functools.cache
 def _db() -> Database:
-    return Database(state_home("DELTATASK_HOME", "deltatask") / "deltatask.db", _SCHEMA)
+    db = Database(state_home("DELTATASK_HOME", "deltatask") / "deltatask.db", _SCHEMA)
+    with db.tx() as conn:
+        _upgrade(conn)
+    with db.read() as conn:
+        conn.executescript(_CHANGES_SCHEMA)  # executescript commits on its own: not in tx()
+    return db
+
+
+def _upgrade(conn: sqlite3.Connection) -> None:
+    """Give a store made before revisions existed its `rev` column, numbered in write order."""
+    columns = {row["name"] for row in conn.execute("PRAGMA table_info(tasks)")}
+    if "rev" not in columns:
+        conn.execute("ALTER TABLE tasks ADD COLUMN rev INTEGER NOT NULL DEFAULT 0")
+        conn.execute(
+            "UPDATE tasks SET rev = (SELECT count(*) FROM tasks AS t"
+            " WHERE t.updated < tasks.updated OR (t.updated = tasks.updated AND t.id <= tasks.id))"
+        )
+
+
+def _stamp() -> str:
+    """Now, to the microsecond as DeltaTask writes it: newest-wins needs sub-second order."""
+    return now_utc().isoformat(timespec="microseconds")
+
+
+def _next_rev(conn: sqlite3.Connection) -> int:
+    row = conn.execute(
+        "SELECT max(coalesce((SELECT max(rev) FROM tasks), 0),"
+        " coalesce((SELECT max(rev) FROM tombstones), 0)) + 1"
+    ).fetchone()
+    return int(row[0])
 
 
 def _validated(data: dict[str, Any]) -> _TaskFields:
@@ -156,11 +200,18 @@ def _insert(conn: sqlite3.Connection, fields: _TaskFields) -> str:
         ).fetchone()
         if found is not None:
             return str(found["id"])
-    task_id, stamp = str(uuid.uuid4()), to_iso(now_utc())
+    task_id, stamp = str(uuid.uuid4()), _stamp()
     conn.execute(
-        "INSERT INTO tasks (id, created, updated, external_ref, " + ", ".join(_COLUMNS) + ")"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (task_id, stamp, stamp, fields.external_ref, *(getattr(fields, c) for c in _COLUMNS)),
+        "INSERT INTO tasks (id, created, updated, external_ref, rev, " + ", ".join(_COLUMNS) + ")"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            task_id,
+            stamp,
+            stamp,
+            fields.external_ref,
+            _next_rev(conn),
+            *(getattr(fields, c) for c in _COLUMNS),
+        ),
     )
     _write_tags(conn, task_id, fields.tags)
     return task_id
@@ -224,8 +275,8 @@ def _apply_update(conn: sqlite3.Connection, task_id: str, updates: dict[str, Any
         _check_parent(conn, task_id, fields.parent_id)
     assignments = ", ".join(f"{c} = ?" for c in _COLUMNS)
     conn.execute(
-        f"UPDATE tasks SET updated = ?, {assignments} WHERE id = ?",
-        (to_iso(now_utc()), *(getattr(fields, c) for c in _COLUMNS), task_id),
+        f"UPDATE tasks SET updated = ?, rev = ?, {assignments} WHERE id = ?",
+        (_stamp(), _next_rev(conn), *(getattr(fields, c) for c in _COLUMNS), task_id),
     )
     if "tags" in updates:
         _write_tags(conn, task_id, fields.tags)
@@ -266,10 +317,60 @@ def delete_task(task_id: str, idempotency_key: str | None = None) -> dict[str, A
 
     def run(conn: sqlite3.Connection) -> dict[str, Any]:
         _require(conn, task_id)
+        _bury(conn, task_id)
         conn.execute("DELETE FROM tasks WHERE id = ?", (task_id,))
         return {"message": "Task deleted successfully", "id": task_id}
 
     return _db().once("delete_task", idempotency_key, run)
+
+
+def _bury(conn: sqlite3.Connection, task_id: str) -> None:
+    """Leave a tombstone for the task and every subtask the cascade is about to take."""
+    tree = conn.execute(
+        "WITH RECURSIVE tree(id) AS (SELECT ? UNION ALL"
+        " SELECT tasks.id FROM tasks JOIN tree ON tasks.parent_id = tree.id)"
+        " SELECT tasks.id, tasks.external_ref FROM tasks JOIN tree USING (id)",
+        (task_id,),
+    ).fetchall()
+    stamp = _stamp()
+    for row in tree:
+        conn.execute(
+            "INSERT INTO tombstones (rev, id, external_ref, deleted) VALUES (?, ?, ?, ?)",
+            (_next_rev(conn), row["id"], row["external_ref"], stamp),
+        )
+
+
+@server.tool()
+def list_changes(after: int = 0, limit: int = 500) -> dict[str, Any]:
+    """Tasks written and deleted after revision `after`, oldest first, at most `limit`.
+
+    Returns `{"tasks": [...], "deleted": [{"id", "external_ref", "deleted", "rev"}],
+    "last": <highest revision returned, or after>, "more": <whether more remain>}`;
+    call again with `after=last` while `more` is true.
+    """
+    if limit < 1:
+        raise ToolFailure("limit must be at least 1")
+    with _db().read() as conn:
+        tasks = conn.execute(
+            "SELECT * FROM tasks WHERE rev > ? ORDER BY rev LIMIT ?", (after, limit + 1)
+        ).fetchall()
+        buried = conn.execute(
+            "SELECT * FROM tombstones WHERE rev > ? ORDER BY rev LIMIT ?", (after, limit + 1)
+        ).fetchall()
+        merged = sorted([*tasks, *buried], key=lambda row: int(row["rev"]))
+        page, more = merged[:limit], len(merged) > limit
+        written = [
+            _as_dict(conn, row, nested=False) | {"rev": row["rev"]}
+            for row in page
+            if "created" in row.keys()  # noqa: SIM118 - sqlite3.Row has keys(), no __contains__
+        ]
+    deleted = [
+        {k: row[k] for k in ("id", "external_ref", "deleted", "rev")}
+        for row in page
+        if "created" not in row.keys()  # noqa: SIM118
+    ]
+    last = int(page[-1]["rev"]) if page else after
+    return {"tasks": written, "deleted": deleted, "last": last, "more": more}
 
 
 @server.tool()

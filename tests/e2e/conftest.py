@@ -84,6 +84,7 @@ async def start_bot(tmp_path: Path) -> AsyncIterator[StartBot]:
         per_minute: int | None = None,
         now: datetime = FIXED_NOW,
         data_dir: Path | None = None,
+        sync_interval: float | None = None,
     ) -> BotWorld:
         wanted = set(servers)
         changes: dict[str, dict[str, Any]] = {n: {"enabled": n in wanted} for n in SERVER_NAMES}
@@ -102,6 +103,8 @@ async def start_bot(tmp_path: Path) -> AsyncIterator[StartBot]:
                     )
                 }
             )
+        if sync_interval is not None:
+            config = config.model_copy(update={"sync_interval": sync_interval})
         sb = TelegramSandbox(token=TOKEN)
         await sb.start()
         env = RuntimeEnv(

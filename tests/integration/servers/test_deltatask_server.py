@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -56,7 +57,7 @@ async def test_server_offers_the_deltatask_tools_with_their_original_arguments(
 ) -> None:
     tools = {tool.name: tool for tool in (await deltatask.session.list_tools()).tools}
 
-    assert DELTATASK_TOOLS | {"find_by_ref"} == set(tools)
+    assert DELTATASK_TOOLS | {"find_by_ref", "list_changes"} == set(tools)
     create = tools["create_task"].input_schema
     assert create["required"] == ["title"]
     assert create["properties"]["tags"]["default"] == []
@@ -227,3 +228,55 @@ async def test_tasks_and_statistics_survive_a_restart_without_touching_the_cwd(
     assert (tmp_path / "state" / "deltatask.db").exists()
     assert not (PROJECT_ROOT / "deltatask.db").exists()
     assert (tmp_path / "deltatask.stderr.log").read_text() == ""
+
+
+async def test_list_changes_reads_each_write_and_delete_once_page_by_page(tmp_path: Path) -> None:
+    env = {"DELTATASK_HOME": str(tmp_path / "state")}
+    async with open_server("deltatask", env, tmp_path) as server:
+        rent = await server.call("create_task", title="Rent", external_ref="uid-rent")
+        milk = await server.call("create_task", title="Milk", external_ref="uid-milk")
+        await server.call("create_subtasks", task_id=rent["id"], subtasks=[{"title": "Ask"}])
+        seen = await server.call("list_changes")
+        await server.call("update_task", task_id=milk["id"], updates={"title": "Oat milk"})
+        await server.call("delete_task", task_id=rent["id"])
+
+        first = await server.call("list_changes", after=seen["last"], limit=2)
+        second = await server.call("list_changes", after=first["last"], limit=2)
+        refused = await server.fail("list_changes", limit=0)
+
+    assert [t["title"] for t in seen["tasks"]] == ["Rent", "Milk", "Ask"]
+    assert seen["more"] is False
+    # the edit, then the parent's and its subtask's tombstones, in write order
+    assert [t["title"] for t in first["tasks"]] == ["Oat milk"]
+    assert [d["external_ref"] for d in first["deleted"]] == ["uid-rent"]
+    assert first["more"] is True
+    assert second["tasks"] == []
+    assert [d["external_ref"] for d in second["deleted"]] == [None]
+    assert second["more"] is False
+    assert first["tasks"][0]["updated"] > first["tasks"][0]["created"]
+    assert refused == "limit must be at least 1"
+
+
+async def test_a_store_from_before_revisions_is_upgraded_in_write_order(tmp_path: Path) -> None:
+    home = tmp_path / "state"
+    home.mkdir()
+    with sqlite3.connect(home / "deltatask.db") as old:
+        old.executescript(
+            """
+            CREATE TABLE tasks (id TEXT PRIMARY KEY, title TEXT NOT NULL,
+                description TEXT NOT NULL DEFAULT '', created TEXT NOT NULL,
+                updated TEXT NOT NULL, deadline TEXT, urgency INTEGER NOT NULL DEFAULT 1,
+                effort INTEGER NOT NULL DEFAULT 1, completed INTEGER NOT NULL DEFAULT 0,
+                parent_id TEXT REFERENCES tasks(id) ON DELETE CASCADE, external_ref TEXT UNIQUE);
+            INSERT INTO tasks (id, title, created, updated) VALUES
+                ('b', 'Second', '2026-01-02T00:00:00+00:00', '2026-01-02T00:00:00+00:00'),
+                ('a', 'First', '2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00');
+            """
+        )
+    async with open_server("deltatask", {"DELTATASK_HOME": str(home)}, tmp_path) as server:
+        before = await server.call("list_changes")
+        made = await server.call("create_task", title="Third")
+        after = await server.call("list_changes", after=before["last"])
+
+    assert [t["title"] for t in before["tasks"]] == ["First", "Second"]
+    assert [t["id"] for t in after["tasks"]] == [made["id"]]
