@@ -74,6 +74,7 @@ PULL_PAGES = 200  # pages of remote changes read per sync run; the rest waits fo
 
 TaskListener = Callable[[Task, str], Awaitable[None]]
 ChangeListener = Callable[[Task, Operation], Awaitable[None]]
+SuccessorPlanner = Callable[[Task], Awaitable[TaskDraft | None]]
 
 
 def _kind(exc: BaseException) -> str:
@@ -131,6 +132,9 @@ class EnterpriseTaskOrchestrator:
         self.task_failed_listeners: list[TaskListener] = []
         # Called after every local change is committed (reminders follow their task here).
         self.change_listeners: list[ChangeListener] = []
+        # Plans the next occurrence of a recurring task being completed (the reminder
+        # service knows its owner's zone); both are then written in one transaction.
+        self.successor_planner: SuccessorPlanner | None = None
         self._given = dict(integrations) if integrations is not None else None
         self.integrations: dict[str, Integration] = {}
         self._clock = clock
@@ -375,7 +379,31 @@ class EnterpriseTaskOrchestrator:
             return task
         if task.status is not TaskStatus.OPEN:
             raise InputError(f"task {task_id} is {task.status.value}", code="bad_state")
-        return await self._change(task, Operation.COMPLETE, status=TaskStatus.DONE)
+        return await self._complete(task, self.integrations)
+
+    async def _complete(self, task: Task, servers: Iterable[str], **fields: Any) -> Task:
+        """COMPLETE, and for a recurring task its next occurrence in the same transaction."""
+        planner = self.successor_planner
+        draft = await planner(task) if planner is not None and task.recurrence else None
+        if draft is None:
+            return await self._change(
+                task, Operation.COMPLETE, servers=servers, status=TaskStatus.DONE, **fields
+            )
+        done, successor = await self.store.complete_recurring(
+            task,
+            draft,
+            successor_uid=new_uid(),
+            servers=servers,
+            successor_servers=self.integrations,
+            **fields,
+        )
+        self.metrics.tasks_created += 1
+        log.info("task.recurred", extra={"task_uid": task.uid, "next_uid": successor.uid})
+        for uid in (done.uid, successor.uid):
+            self._spawn(self._fan_out(uid, time.perf_counter()))
+        await self._notify_change(done, Operation.COMPLETE)
+        await self._notify_change(successor, Operation.CREATE)
+        return done
 
     async def update_task(
         self, task_id: int, *, chat_id: int | None = None, **fields: object
@@ -405,8 +433,12 @@ class EnterpriseTaskOrchestrator:
         task = await self.get_task(task_id, chat_id=chat_id)
         return await self._change(task, Operation.DELETE, status=TaskStatus.DELETED)
 
-    async def _change(self, task: Task, op: Operation, **fields: Any) -> Task:
-        changed = await self.store.change_task(task, op, servers=self.integrations, **fields)
+    async def _change(
+        self, task: Task, op: Operation, servers: Iterable[str] | None = None, **fields: Any
+    ) -> Task:
+        if servers is None:
+            servers = self.integrations
+        changed = await self.store.change_task(task, op, servers=servers, **fields)
         log.info("task.changed", extra={"task_uid": task.uid, "op": op.value})
         self._spawn(self._fan_out(task.uid, time.perf_counter()))
         await self._notify_change(changed, op)
@@ -636,7 +668,6 @@ class EnterpriseTaskOrchestrator:
             return 0
         op = self._remote_op(local, fields)
         others = [name for name in self.integrations if name != server]
-        changed = await self.store.change_task(local, op, servers=others, **fields)
         log.info(
             "sync.applied",
             extra={
@@ -646,8 +677,11 @@ class EnterpriseTaskOrchestrator:
                 "fields": sorted(fields),
             },
         )
-        self._spawn(self._fan_out(local.uid))
-        await self._notify_change(changed, op)
+        if op is Operation.COMPLETE:
+            rest = {k: v for k, v in fields.items() if k != "status"}
+            await self._complete(local, others, **rest)
+        else:
+            await self._change(local, op, others, **fields)
         return 1
 
     def _remote_fields(self, local: Task, remote: RemoteTask) -> dict[str, Any]:

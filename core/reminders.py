@@ -23,10 +23,8 @@ Contract:
   recurrences are wall-clock times in the user's zone, so "1d before 09:00" is 09:00 the day
   before, also across a DST switch.
 
-LIMIT: the next occurrence of a recurring task is created by the listener after the
-completion commits, not in the same transaction; a crash between the two loses it (the
-completed task still shows its rule). Writing the successor inside the orchestrator's
-COMPLETE transaction would remove the gap.
+- Recurrence: the service plans the next occurrence (in the owner's zone) for the
+  orchestrator, which writes it in the same transaction as the completion.
 LIMIT: a group chat's digest uses the configured default zone and hour (settings belong to
 users, a group has none). A per-chat settings row would lift it.
 """
@@ -49,7 +47,7 @@ from zoneinfo import ZoneInfo
 import aiosqlite
 
 from core.errors import InputError, StorageError, TaskNotFound
-from core.models import Operation, Task, TaskStatus, utcnow
+from core.models import Operation, Task, TaskDraft, TaskStatus, utcnow
 from core.orchestrator import EnterpriseTaskOrchestrator
 from core.quickadd import Recurrence
 from core.store import SqliteTaskStore
@@ -489,6 +487,7 @@ class ReminderService:
             log.warning("reminder.orphans_released", extra={"count": orphans})
         if self.on_change not in self.orch.change_listeners:
             self.orch.change_listeners.append(self.on_change)
+        self.orch.successor_planner = self.plan_successor
         self._stopping = False
 
     def stop(self) -> None:
@@ -500,6 +499,8 @@ class ReminderService:
         self.stop()
         with contextlib.suppress(ValueError):
             self.orch.change_listeners.remove(self.on_change)
+        if self.orch.successor_planner == self.plan_successor:
+            self.orch.successor_planner = None
         await self.wait_idle()
 
     async def wait_idle(self) -> None:
@@ -551,8 +552,6 @@ class ReminderService:
             return  # created through the API with no chat: nobody to remind
         if op in (Operation.COMPLETE, Operation.DELETE) or task.status is not TaskStatus.OPEN:
             await self.store.cancel_task(task.uid)
-            if op is Operation.COMPLETE and task.recurrence:
-                await self._next_occurrence(task)
             return
         await self._schedule(task)
 
@@ -574,20 +573,21 @@ class ReminderService:
         chat = await self.settings_for(task.chat_id)
         await self.store.ensure_digest(task.chat_id, _ts(chat.morning_after(task.deadline)))
 
-    async def _next_occurrence(self, task: Task) -> None:
+    async def plan_successor(self, task: Task) -> TaskDraft | None:
+        """The next occurrence of a recurring task being completed (the orchestrator saves it)."""
         assert task.recurrence is not None
         try:
             rule = Recurrence.from_text(task.recurrence)
         except ValueError:
             log.error("reminder.bad_recurrence", extra={"task_uid": task.uid})
-            return
+            return None
         settings = await self.settings_for(_owner(task))
         now = self.now()
         after = max(task.deadline, now) if task.deadline else now
-        successor = await self.orch.create_task(
-            task.title,
-            task.description,
-            task.priority,
+        return TaskDraft(
+            title=task.title,
+            description=task.description,
+            priority=task.priority,
             deadline=rule.next_after(after, settings.tz),
             tags=task.tags,
             chat_id=task.chat_id,
@@ -595,7 +595,6 @@ class ReminderService:
             assignee=task.assignee,
             recurrence=task.recurrence,
         )
-        log.info("task.recurred", extra={"task_uid": task.uid, "next_uid": successor.uid})
 
     async def snooze(self, task: Task, choice: str) -> datetime:
         """Remind again after 15 min ('s15'), 1 h ('s60') or tomorrow morning ('tmr')."""

@@ -190,6 +190,26 @@ def _task(row: Sequence[object]) -> Task:
     )
 
 
+def _drafted(task_id: int, uid: str, draft: TaskDraft, now: datetime) -> Task:
+    """The task a draft became once inserted as row `task_id`."""
+    return Task(
+        id=task_id,
+        uid=uid,
+        title=draft.title,
+        description=draft.description,
+        priority=draft.priority,
+        deadline=draft.deadline.astimezone(UTC) if draft.deadline else None,
+        tags=draft.tags,
+        status=TaskStatus.OPEN,
+        chat_id=draft.chat_id,
+        author_id=draft.author_id,
+        assignee=draft.assignee,
+        created_at=now,
+        updated_at=now,
+        recurrence=draft.recurrence,
+    )
+
+
 def _outbox(row: Sequence[object]) -> OutboxRow:
     created = _dt(row[8])  # type: ignore[arg-type]
     assert created is not None
@@ -308,51 +328,46 @@ class SqliteTaskStore:
     ) -> Task:
         """Insert the task and one pending CREATE outbox row per server, atomically."""
         now = now or utcnow()
-        stamp = _iso(now)
         try:
             async with self.transaction() as db:
-                cur = await db.execute(
-                    "INSERT INTO tasks (uid, title, description, priority, deadline, "
-                    "deadline_ts, tags, status, chat_id, author_id, assignee, created_at, "
-                    "updated_at, version, recurrence) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,1,?)",
-                    (
-                        uid,
-                        draft.title,
-                        draft.description,
-                        draft.priority,
-                        _iso(draft.deadline),
-                        _epoch(draft.deadline),
-                        json.dumps(list(draft.tags), ensure_ascii=False),
-                        TaskStatus.OPEN.value,
-                        draft.chat_id,
-                        draft.author_id,
-                        draft.assignee,
-                        stamp,
-                        stamp,
-                        draft.recurrence,
-                    ),
-                )
-                task_id = cur.lastrowid
-                await self._add_outbox(uid, servers, Operation.CREATE, 1, stamp)
+                task_id = await self._insert(db, draft, uid, servers, now)
         except aiosqlite.Error as exc:
             raise StorageError(f"cannot save task: {exc}") from exc
-        assert task_id is not None
-        return Task(
-            id=task_id,
-            uid=uid,
-            title=draft.title,
-            description=draft.description,
-            priority=draft.priority,
-            deadline=draft.deadline.astimezone(UTC) if draft.deadline else None,
-            tags=draft.tags,
-            status=TaskStatus.OPEN,
-            chat_id=draft.chat_id,
-            author_id=draft.author_id,
-            assignee=draft.assignee,
-            created_at=now,
-            updated_at=now,
-            recurrence=draft.recurrence,
+        return _drafted(task_id, uid, draft, now)
+
+    async def _insert(
+        self,
+        db: aiosqlite.Connection,
+        draft: TaskDraft,
+        uid: str,
+        servers: Iterable[str],
+        now: datetime,
+    ) -> int:
+        stamp = _iso(now)
+        cur = await db.execute(
+            "INSERT INTO tasks (uid, title, description, priority, deadline, "
+            "deadline_ts, tags, status, chat_id, author_id, assignee, created_at, "
+            "updated_at, version, recurrence) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,1,?)",
+            (
+                uid,
+                draft.title,
+                draft.description,
+                draft.priority,
+                _iso(draft.deadline),
+                _epoch(draft.deadline),
+                json.dumps(list(draft.tags), ensure_ascii=False),
+                TaskStatus.OPEN.value,
+                draft.chat_id,
+                draft.author_id,
+                draft.assignee,
+                stamp,
+                stamp,
+                draft.recurrence,
+            ),
         )
+        assert cur.lastrowid is not None
+        await self._add_outbox(uid, servers, Operation.CREATE, 1, stamp)
+        return cur.lastrowid
 
     async def _add_outbox(
         self,
@@ -380,35 +395,74 @@ class SqliteTaskStore:
         """Apply field changes (or a status change) and queue `op` for each server."""
         now = now or utcnow()
         changed = task.evolve(**fields, updated_at=now, version=task.version + 1)
-        stamp = _iso(now)
         try:
             async with self.transaction() as db:
-                cur = await db.execute(
-                    "UPDATE tasks SET title=?, description=?, priority=?, deadline=?, "
-                    "deadline_ts=?, tags=?, status=?, assignee=?, updated_at=?, version=?, "
-                    "recurrence=? WHERE uid=? AND version=?",
-                    (
-                        changed.title,
-                        changed.description,
-                        changed.priority,
-                        _iso(changed.deadline),
-                        _epoch(changed.deadline),
-                        json.dumps(list(changed.tags), ensure_ascii=False),
-                        changed.status.value,
-                        changed.assignee,
-                        stamp,
-                        changed.version,
-                        changed.recurrence,
-                        task.uid,
-                        task.version,
-                    ),
-                )
-                if cur.rowcount != 1:
-                    raise StorageError(f"task {task.id} changed meanwhile; try again")
-                await self._add_outbox(task.uid, servers, op, changed.version, stamp)
+                await self._update(db, task, changed, op, servers)
         except aiosqlite.Error as exc:
             raise StorageError(f"cannot update task {task.id}: {exc}") from exc
         return changed
+
+    async def complete_recurring(
+        self,
+        task: Task,
+        successor: TaskDraft,
+        *,
+        successor_uid: str,
+        servers: Iterable[str],
+        successor_servers: Iterable[str],
+        now: datetime | None = None,
+        **fields: Any,
+    ) -> tuple[Task, Task]:
+        """Mark the task done (with any other `fields`) and insert its next occurrence.
+
+        One transaction: a crash leaves both or neither, never a finished task whose next
+        occurrence is lost.
+        """
+        now = now or utcnow()
+        done = task.evolve(
+            **fields, status=TaskStatus.DONE, updated_at=now, version=task.version + 1
+        )
+        try:
+            async with self.transaction() as db:
+                await self._update(db, task, done, Operation.COMPLETE, servers)
+                task_id = await self._insert(db, successor, successor_uid, successor_servers, now)
+        except aiosqlite.Error as exc:
+            raise StorageError(f"cannot complete task {task.id}: {exc}") from exc
+        return done, _drafted(task_id, successor_uid, successor, now)
+
+    async def _update(
+        self,
+        db: aiosqlite.Connection,
+        task: Task,
+        changed: Task,
+        op: Operation,
+        servers: Iterable[str],
+    ) -> None:
+        """Write `changed` over `task` if nobody changed it meanwhile, and queue `op`."""
+        stamp = _iso(changed.updated_at)
+        cur = await db.execute(
+            "UPDATE tasks SET title=?, description=?, priority=?, deadline=?, "
+            "deadline_ts=?, tags=?, status=?, assignee=?, updated_at=?, version=?, "
+            "recurrence=? WHERE uid=? AND version=?",
+            (
+                changed.title,
+                changed.description,
+                changed.priority,
+                _iso(changed.deadline),
+                _epoch(changed.deadline),
+                json.dumps(list(changed.tags), ensure_ascii=False),
+                changed.status.value,
+                changed.assignee,
+                stamp,
+                changed.version,
+                changed.recurrence,
+                task.uid,
+                task.version,
+            ),
+        )
+        if cur.rowcount != 1:
+            raise StorageError(f"task {task.id} changed meanwhile; try again")
+        await self._add_outbox(task.uid, servers, op, changed.version, stamp)
 
     async def set_status(self, uid: str, status: TaskStatus) -> None:
         """Status change that sends nothing anywhere (compensation's final word)."""

@@ -119,3 +119,44 @@ async def test_compensation_fails_the_task_cancels_rows_and_queues_undo(
 async def test_an_unknown_task_is_not_found(store: SqliteTaskStore) -> None:
     with pytest.raises(TaskNotFound):
         await store.get_task(99)
+
+
+async def test_completing_a_recurring_task_writes_its_next_occurrence_in_the_same_transaction(
+    store: SqliteTaskStore,
+) -> None:
+    rule = "FREQ=WEEKLY;BYDAY=MO;BYHOUR=9;BYMINUTE=0"
+    task = await store.create_task(
+        TaskDraft(title="Standup", recurrence=rule), uid="u1", servers=SERVERS
+    )
+    nxt = TaskDraft(title="Standup", recurrence=rule, deadline=datetime(2026, 12, 7, 9, tzinfo=UTC))
+
+    done, successor = await store.complete_recurring(
+        task, nxt, successor_uid="u2", servers=SERVERS, successor_servers=SERVERS
+    )
+
+    assert (await store.get_by_uid("u1")).status is TaskStatus.DONE
+    assert (await store.get_by_uid("u2")).deadline == nxt.deadline
+    assert (done.status, successor.uid, successor.recurrence) == (TaskStatus.DONE, "u2", rule)
+    assert {r.op for r in await store.pending_for_task("u2")} == {Operation.CREATE}
+
+
+async def test_a_next_occurrence_that_cannot_be_saved_leaves_the_task_open(
+    store: SqliteTaskStore,
+) -> None:
+    rule = "FREQ=DAILY;BYHOUR=9;BYMINUTE=0"
+    task = await store.create_task(
+        TaskDraft(title="Water plants", recurrence=rule), uid="u1", servers=SERVERS
+    )
+    await store.create_task(TaskDraft(title="taken"), uid="u2", servers=())
+
+    with pytest.raises(StorageError):
+        await store.complete_recurring(
+            task,
+            TaskDraft(title="Water plants", recurrence=rule),
+            successor_uid="u2",  # collides: the insert fails after the completion ran
+            servers=SERVERS,
+            successor_servers=SERVERS,
+        )
+
+    assert (await store.get_by_uid("u1")).status is TaskStatus.OPEN
+    assert {r.op for r in await store.pending_for_task("u1")} == {Operation.CREATE}
