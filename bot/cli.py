@@ -34,8 +34,12 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--all", action="store_true", help="enable every server in the config")
     cfg = sub.add_parser("config", help="configuration tools")
     cfg.add_argument("action", choices=["check"])
-    sub.add_parser("health", help="start the servers once and print their health")
-    sub.add_parser("stats", help="print task and outbox counts of the data directory")
+    health = sub.add_parser(
+        "health", help="print every server's health (a running bot's, or start them once)"
+    )
+    health.add_argument("--data-dir", help="default: $TASKBOT_DATA_DIR or ./data")
+    stats = sub.add_parser("stats", help="print task and outbox counts of the data directory")
+    stats.add_argument("--data-dir", help="default: $TASKBOT_DATA_DIR or ./data")
     # Exit codes of backup and restore: 0 done, 1 the backup is unusable (nothing was
     # replaced), 2 configuration or server trouble, 3 a running bot holds the data directory.
     backup = sub.add_parser("backup", help="back up the data directory now (no bot running)")
@@ -59,12 +63,12 @@ def main(argv: list[str] | None = None) -> int:
             from bot.demo import run_demo
 
             return asyncio.run(run_demo(config, Path(args.data_dir), enable_all=args.all))
+        data_dir = Path(getattr(args, "data_dir", None) or env.data_dir)
         if args.command == "health":
-            return asyncio.run(_health(config, env))
+            return asyncio.run(_health(config, data_dir))
         if args.command == "stats":
-            return asyncio.run(_stats(config, env))
+            return asyncio.run(_stats(data_dir))
         if args.command in ("backup", "restore"):
-            data_dir = Path(args.data_dir) if args.data_dir else env.data_dir
             restoring = args.backup if args.command == "restore" else None
             return asyncio.run(_backup_or_restore(config, data_dir, restoring))
     except TaskbotError as exc:
@@ -106,22 +110,45 @@ async def _run(config: AppConfig, env: RuntimeEnv, metrics_port: int) -> int:
     return 0
 
 
-async def _health(config: AppConfig, env: RuntimeEnv) -> int:
-    from bot.handlers.admin import health_table
+async def _health(config: AppConfig, data_dir: Path) -> int:
+    """A running bot's last health check; with no bot running, start the servers and probe.
+
+    Exit code 0 unless the overall status is ERROR (1); 2 for no snapshot from a running bot.
+    """
+    from bot.datadir import DataDirBusy, DataDirLock
+    from bot.handlers.admin import health_rows
+    from core.monitoring import SNAPSHOT_NAME
     from core.orchestrator import EnterpriseTaskOrchestrator
 
-    setup_logging(env.data_dir / "logs", console=False)
-    async with EnterpriseTaskOrchestrator(config=config, data_dir=env.data_dir) as orch:
-        await orch.check_health()
-        print(render_table(health_table(orch)))
-        return 0 if orch.get_health_status()["overall"] != "ERROR" else 1
+    try:
+        with DataDirLock(data_dir):
+            # Nobody else runs here: our own servers on this data directory are safe to start.
+            setup_logging(data_dir / "logs", console=False)
+            async with EnterpriseTaskOrchestrator(config=config, data_dir=data_dir) as orch:
+                await orch.check_health()
+                health = orch.get_health_status()
+    except DataDirBusy as busy:
+        # A second set of servers on the bot's state would fight it: read its snapshot.
+        snapshot = data_dir / "logs" / SNAPSHOT_NAME
+        if not snapshot.exists():
+            print(f"taskbot: {busy}; it has written no health snapshot yet", file=sys.stderr)
+            return 2
+        health = json.loads(snapshot.read_text(encoding="utf-8"))["health"]
+        age = time.time() - snapshot.stat().st_mtime
+        print(f"running bot (pid {busy.holder or '?'}), last health check {age:.0f} s ago")
+    print(render_table(health_rows(health)))
+    return 0 if health["overall"] != "ERROR" else 1
 
 
-async def _stats(config: AppConfig, env: RuntimeEnv) -> int:
+async def _stats(data_dir: Path) -> int:
     from core.models import TaskStatus
     from core.store import SqliteTaskStore
 
-    async with SqliteTaskStore(env.data_dir / "taskbot.db") as store:
+    path = data_dir / "taskbot.db"
+    if not path.exists():
+        print(f"taskbot: no taskbot data in {data_dir} (no taskbot.db)", file=sys.stderr)
+        return 2
+    async with SqliteTaskStore(path) as store:
         counts = {s.value: await store.count_tasks(status=s) for s in TaskStatus}
         print(json.dumps({"tasks": counts, "outbox_pending": await store.outbox_depth()}))
     return 0

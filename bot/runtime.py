@@ -34,7 +34,7 @@ from bot.handlers.reminders import ReminderCards
 from bot.notifier import Notifier
 from core.errors import ConfigError
 from core.logging import redact
-from core.monitoring import MonitoringServer, write_snapshot
+from core.monitoring import SNAPSHOT_NAME, MonitoringServer, write_snapshot
 from core.orchestrator import EnterpriseTaskOrchestrator
 from core.reminders import REMINDER_TICK_S, ReminderService, until_next_tick
 from core.scheduler import TaskbotScheduler
@@ -122,7 +122,7 @@ class Runtime:
             await reminders.close()
             await notifier.drain()
             await orch.close()
-            write_snapshot(orch, self.env.data_dir / "logs" / "monitoring_metrics.json")
+            write_snapshot(orch, self.env.data_dir / "logs" / SNAPSHOT_NAME)
             await bot.session.close()
             if self.monitor is not None:
                 await self.monitor.stop()
@@ -155,7 +155,7 @@ class Runtime:
     async def _health_tick(self) -> None:
         assert self.orch is not None
         await self.orch.check_health()
-        write_snapshot(self.orch, self.env.data_dir / "logs" / "monitoring_metrics.json")
+        write_snapshot(self.orch, self.env.data_dir / "logs" / SNAPSHOT_NAME)
 
     def install_signals(self) -> None:
         loop = asyncio.get_running_loop()

@@ -59,6 +59,10 @@ class MonitoringServer:
         return web.Response(text=body, content_type="text/plain", charset="utf-8")
 
 
+#: Written under `<data_dir>/logs/` after each health check; `taskbot health` reads it.
+SNAPSHOT_NAME = "monitoring_metrics.json"
+
+
 def write_snapshot(orch: EnterpriseTaskOrchestrator, path: Path) -> None:
     """Write `monitoring_metrics.json` atomically: a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from aiogram import Router
 from aiogram.filters import Command
 from aiogram.types import Message, User
@@ -15,7 +18,12 @@ _ICONS = {"ONLINE": "🟢", "DEGRADED": "🟡", "ERROR": "🔴", "DISABLED": "�
 
 def health_table(orch: EnterpriseTaskOrchestrator) -> list[tuple[str, str, str, str]]:
     """(server, status, latency, breaker) rows in priority order, for chat and terminal."""
-    status = orch.get_health_status()["server_health"]
+    return health_rows(orch.get_health_status())
+
+
+def health_rows(health: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
+    """The rows of `health_table` from a health status (live, or read from a snapshot)."""
+    status = health["server_health"]
     assert isinstance(status, dict)
     rows = []
     for name, info in sorted(status.items(), key=lambda kv: (kv[1]["priority"], kv[0])):

@@ -1,0 +1,74 @@
+"""`taskbot health` and `taskbot stats` as people run them, beside a running bot or not."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from bot.datadir import DataDirLock
+from core.monitoring import SNAPSHOT_NAME, write_snapshot
+from core.orchestrator import EnterpriseTaskOrchestrator
+from core.settings import load_config
+from tests.unit.test_cli_backup import seed, taskbot
+
+pytestmark = pytest.mark.timeout(120)
+
+
+async def _snapshot(data_dir: Path) -> None:
+    """What a running bot leaves after a health check (its servers: none started here)."""
+    config = load_config()
+    async with EnterpriseTaskOrchestrator(
+        config=config, data_dir=data_dir, integrations={}
+    ) as orch:
+        write_snapshot(orch, data_dir / "logs" / SNAPSHOT_NAME)
+
+
+def test_stats_of_a_directory_without_taskbot_data_says_so_and_creates_nothing(
+    tmp_path: Path,
+) -> None:
+    missing = tmp_path / "dta"  # a typo of data
+
+    result = taskbot("stats", "--data-dir", str(missing))
+
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"taskbot: no taskbot data in {missing} (no taskbot.db)"
+    assert not missing.exists()
+
+
+def test_stats_counts_the_tasks_of_a_data_directory(tmp_path: Path) -> None:
+    seed(tmp_path / "data", "Pay rent", "Buy milk")
+
+    result = taskbot("stats", "--data-dir", str(tmp_path / "data"))
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["tasks"]["open"] == 2
+
+
+def test_health_beside_a_running_bot_reads_its_snapshot_and_starts_no_server(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "data"
+    asyncio.run(_snapshot(data_dir))
+    with DataDirLock(data_dir):
+        result = taskbot("health", "--data-dir", str(data_dir))
+
+    assert result.returncode == 0, result.stderr
+    first, *rows = result.stdout.splitlines()
+    assert first.startswith(f"running bot (pid {os.getpid()}), last health check ")
+    assert any(line.split()[:2] == ["deltatask", "DISABLED"] for line in rows)
+    assert not (data_dir / "servers").exists()
+
+
+def test_health_beside_a_bot_that_has_not_checked_yet_is_a_clear_error(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    with DataDirLock(data_dir):
+        result = taskbot("health", "--data-dir", str(data_dir))
+
+    assert result.returncode == 2
+    assert "is in use by a running taskbot" in result.stderr
+    assert result.stderr.strip().endswith("it has written no health snapshot yet")
+    assert not (data_dir / "servers").exists()
