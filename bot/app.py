@@ -10,9 +10,9 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
-from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.types import BotCommand
 
+from bot.dialogs import SqliteDialogStorage
 from bot.handlers import build_router
 from bot.middlewares import AccessMiddleware, ContextMiddleware
 from bot.notifier import Notifier
@@ -38,12 +38,11 @@ def build_dispatcher(
     """The dispatcher with every router, middleware and dependency the handlers ask for.
 
     `lang` and `tz` are not fixed here: ContextMiddleware looks them up per user.
-    LIMIT: dialog (FSM) state is in memory, lost on restart and not shared between replicas;
-    aiogram's RedisStorage would keep and share it (see DESIGN.md, scale-out).
+    Dialog (FSM) state lives in the store (bot/dialogs.py), so a restart resumes a wizard.
     """
     users = UserSettings(orch.store)
     dp = Dispatcher(
-        storage=MemoryStorage(),
+        storage=SqliteDialogStorage(orch.store),
         orch=orch,
         users=users,
         queries=TaskQueries(orch.store),

@@ -30,6 +30,7 @@ from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
 from bot.app import attach_notifier, build_dispatcher, create_bot, register_commands
 from bot.datadir import DataDirLock
 from bot.delivery import ChatReactivation, DeliveryQueue
+from bot.dialogs import SqliteDialogStorage
 from bot.handlers.reminders import ReminderCards
 from bot.notifier import Notifier
 from core.errors import ConfigError
@@ -93,6 +94,8 @@ class Runtime:
             self.monitor = MonitoringServer(orch, port=self.metrics_port)
             await self.monitor.start()
         self.dispatcher = dp = build_dispatcher(orch, self.env, clock=self.clock)
+        if isinstance(dp.storage, SqliteDialogStorage):
+            await dp.storage.forget_abandoned()
         dp["reminders"] = reminders
         dp.update.outer_middleware(ChatReactivation(delivery))
         polling: asyncio.Task[None] | None = None

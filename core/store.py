@@ -147,6 +147,16 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX sync_conflicts_by_task ON sync_conflicts (task_uid, id);
     """,
+    # 5: chat dialogs in progress (the /new wizard, an edit): state and data per dialog key,
+    # so a restart in the middle of one resumes it; a finished dialog leaves no row.
+    """
+    CREATE TABLE dialogs (
+        key TEXT PRIMARY KEY,
+        state TEXT,
+        data TEXT NOT NULL DEFAULT '{}',
+        updated_at TEXT NOT NULL
+    );
+    """,
 )
 
 _TASK_COLUMNS = (
@@ -188,6 +198,13 @@ def _task(row: Sequence[object]) -> Task:
         version=int(row[13]),  # type: ignore[call-overload]
         recurrence=None if row[14] is None else str(row[14]),
     )
+
+
+class _Keep:
+    """Marks an argument left out (None is a value: 'no state')."""
+
+
+KEEP = _Keep()
 
 
 def _drafted(task_id: int, uid: str, draft: TaskDraft, now: datetime) -> Task:
@@ -686,3 +703,44 @@ class SqliteTaskStore:
             }
             for r in rows
         ]
+
+    # -- dialogs --------------------------------------------------------------------------
+
+    async def dialog(self, key: str) -> tuple[str | None, dict[str, Any]]:
+        """State and data of a dialog in progress; (None, {}) when there is none."""
+        async with self.db.execute("SELECT state, data FROM dialogs WHERE key=?", (key,)) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return None, {}
+        data = json.loads(row[1])
+        return (None if row[0] is None else str(row[0])), data
+
+    async def set_dialog(
+        self,
+        key: str,
+        *,
+        state: str | _Keep | None = KEEP,
+        data: Mapping[str, Any] | _Keep = KEEP,
+    ) -> None:
+        """Change a dialog's state and/or data; a dialog with neither left is removed."""
+        async with self.transaction() as db:
+            async with db.execute("SELECT state, data FROM dialogs WHERE key=?", (key,)) as cur:
+                row = await cur.fetchone()
+            old_state, old_data = (row[0], row[1]) if row else (None, "{}")
+            new_state = old_state if isinstance(state, _Keep) else state
+            new_data = old_data if isinstance(data, _Keep) else json.dumps(data, ensure_ascii=False)
+            if new_state is None and new_data == "{}":
+                await db.execute("DELETE FROM dialogs WHERE key=?", (key,))
+                return
+            await db.execute(
+                "INSERT INTO dialogs (key, state, data, updated_at) VALUES (?,?,?,?) "
+                "ON CONFLICT (key) DO UPDATE SET state=excluded.state, data=excluded.data, "
+                "updated_at=excluded.updated_at",
+                (key, new_state, new_data, _iso(utcnow())),
+            )
+
+    async def forget_dialogs(self, *, older_than: datetime) -> int:
+        """Drop dialogs nobody touched since `older_than` (abandoned half-way)."""
+        async with self.transaction() as db:
+            cur = await db.execute("DELETE FROM dialogs WHERE updated_at < ?", (_iso(older_than),))
+            return cur.rowcount

@@ -57,6 +57,11 @@ class BotWorld:
         )
         return await self.sb.wait_for_messages(chat_id, count=replies, timeout=10)
 
+    async def stop(self) -> None:
+        """Stop the bot as SIGTERM would (the sandbox stays up for a restart)."""
+        self.runtime.stop.set()
+        await asyncio.wait_for(self.runtime.stopped.wait(), 60)
+
     async def press(self, message: Json, data: str, *, user_id: int | None = None) -> Json:
         """Press a button and return the callback answer the user saw."""
         answers = len(self.sb.callback_answers)

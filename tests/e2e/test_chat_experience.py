@@ -8,6 +8,7 @@ import csv
 import io
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -352,6 +353,24 @@ async def test_the_new_task_dialog_asks_title_deadline_and_tags(start_bot: Start
     assert "Sat 05.12 18:00" in card["text"] and "#home" in card["text"]
     task = await world.orch.get_task(1)
     assert (task.priority, task.tags) == (1, ("home",))
+
+
+async def test_a_restart_in_the_middle_of_the_dialog_resumes_it(
+    start_bot: StartBot, tmp_path: Path
+) -> None:
+    first = await start_bot(data_dir=tmp_path / "shared")
+    await first.say("/new")
+    (ask_when,) = await first.say("Buy bread")
+    assert "When is it due?" in ask_when["text"]
+    await first.stop()
+
+    second = await start_bot(data_dir=tmp_path / "shared")
+    (ask_tags,) = await second.say("tomorrow 18:00")
+    assert "Tags and priority?" in ask_tags["text"]
+    (card,) = await second.say("#home")
+    assert "Saved task #1: Buy bread" in card["text"]
+    (listing,) = await second.say("/cancel")
+    assert "nothing to cancel" in listing["text"]  # the finished dialog left nothing behind
 
 
 async def test_the_dialog_can_skip_steps_in_russian(start_bot: StartBot) -> None:

@@ -7,7 +7,6 @@ from ever sending one reminder twice.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from datetime import UTC, datetime, timedelta
@@ -46,11 +45,6 @@ def from_bot(world: BotWorld, chat_id: int) -> list[Json]:
 def buttons(message: Json) -> dict[str, str]:
     rows = message.get("reply_markup", {}).get("inline_keyboard", [])
     return {b["text"]: b["callback_data"] for row in rows for b in row}
-
-
-async def stop(world: BotWorld) -> None:
-    world.runtime.stop.set()
-    await asyncio.wait_for(world.runtime.stopped.wait(), 60)
 
 
 async def test_a_reminder_card_comes_an_hour_before_and_at_the_deadline(
@@ -109,7 +103,7 @@ async def test_a_restart_between_scheduling_and_the_fire_time_still_delivers_onc
     data = tmp_path / "shared"
     first = await start_bot((), data_dir=data)
     await first.say("/new Pay rent tomorrow 18:00")
-    await stop(first)
+    await first.stop()
     assert len(from_bot(first, 1)) == 1  # nothing was due before the stop
 
     second = await start_bot((), data_dir=data)
@@ -131,7 +125,7 @@ async def test_a_reminder_missed_while_the_bot_was_down_is_sent_once_marked_late
     data = tmp_path / "shared"
     first = await start_bot((), data_dir=data)
     await first.say("/new Pay rent tomorrow 18:00")
-    await stop(first)
+    await first.stop()
 
     second = await start_bot((), data_dir=data)
     await second.say("/remind")

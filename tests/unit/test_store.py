@@ -160,3 +160,24 @@ async def test_a_next_occurrence_that_cannot_be_saved_leaves_the_task_open(
 
     assert (await store.get_by_uid("u1")).status is TaskStatus.OPEN
     assert {r.op for r in await store.pending_for_task("u1")} == {Operation.CREATE}
+
+
+async def test_a_dialog_keeps_state_and_data_apart_and_leaves_no_row_once_cleared(
+    store: SqliteTaskStore,
+) -> None:
+    await store.set_dialog("1:7:7", state="NewTask:title")
+    await store.set_dialog("1:7:7", data={"title": "Buy bread", "prompt": 41})
+    assert await store.dialog("1:7:7") == ("NewTask:title", {"title": "Buy bread", "prompt": 41})
+
+    await store.set_dialog("1:7:7", state=None)
+    assert await store.dialog("1:7:7") == (None, {"title": "Buy bread", "prompt": 41})
+    await store.set_dialog("1:7:7", data={})
+    assert await store.forget_dialogs(older_than=datetime.now(UTC) + timedelta(days=1)) == 0
+
+
+async def test_abandoned_dialogs_are_forgotten(store: SqliteTaskStore) -> None:
+    await store.set_dialog("1:7:7", state="NewTask:deadline")
+
+    assert await store.forget_dialogs(older_than=datetime.now(UTC) - timedelta(hours=1)) == 0
+    assert await store.forget_dialogs(older_than=datetime.now(UTC) + timedelta(seconds=1)) == 1
+    assert await store.dialog("1:7:7") == (None, {})
