@@ -8,6 +8,7 @@ skips that tick and logs it, which we surface as `scheduler.job.missed`).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -43,8 +44,17 @@ class TaskbotScheduler:
     ) -> None:
         """Run `job` every `seconds`; `run_now` also runs it at start."""
         extra = {"next_run_time": datetime.now(UTC)} if run_now else {}
+
+        async def run() -> None:
+            try:
+                await job()
+            except asyncio.CancelledError:
+                # shutdown() cancels a run in progress; that is the stop, not a failure
+                # APScheduler would log with a traceback. The task ends here either way.
+                log.info("scheduler.job.cancelled", extra={"job": name})
+
         self._scheduler.add_job(
-            job,
+            run,
             "interval",
             seconds=seconds,
             id=name,

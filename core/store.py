@@ -11,8 +11,9 @@ column where an index needs to range-scan.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -200,6 +201,17 @@ def _task(row: Sequence[object]) -> Task:
     )
 
 
+async def _to_the_end(statement: Awaitable[object]) -> None:
+    """Await a statement; if cancelled meanwhile, wait for it to finish, then re-raise."""
+    job = asyncio.ensure_future(statement)
+    try:
+        await asyncio.shield(job)
+    except asyncio.CancelledError:
+        with contextlib.suppress(aiosqlite.Error):
+            await job
+        raise
+
+
 class _Keep:
     """Marks an argument left out (None is a value: 'no state')."""
 
@@ -295,16 +307,26 @@ class SqliteTaskStore:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """One IMMEDIATE transaction under the write lock, for modules that own extra tables."""
+        """One IMMEDIATE transaction under the write lock, for modules that own extra tables.
+
+        Cancellation-safe: a statement handed to aiosqlite's thread runs whether or not its
+        caller is cancelled, so BEGIN, COMMIT and ROLLBACK are always awaited to the end.
+        A BEGIN left open by a cancelled caller would fail every later transaction.
+        """
         async with self._write_lock:
             db = self.db
-            await db.execute("BEGIN IMMEDIATE")
+            try:
+                await _to_the_end(db.execute("BEGIN IMMEDIATE"))
+            except asyncio.CancelledError:
+                with contextlib.suppress(aiosqlite.Error):  # the BEGIN ran (unless it failed)
+                    await _to_the_end(db.execute("ROLLBACK"))
+                raise
             try:
                 yield db
             except BaseException:
-                await db.execute("ROLLBACK")
+                await _to_the_end(db.execute("ROLLBACK"))
                 raise
-            await db.execute("COMMIT")
+            await _to_the_end(db.execute("COMMIT"))
 
     async def write(self, sql: str, params: Sequence[object]) -> None:
         """One autocommitted statement that never lands inside another coroutine's transaction."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from aiogram import Router
 from aiogram.types import ErrorEvent
@@ -14,12 +15,33 @@ from core.errors import InputError, IntegrationError, TaskbotError
 log = logging.getLogger("taskbot.bot")
 
 
+#: Examples the core and the field parsers word in English, each with the text key of the
+#: same example in the user's language (one the parser accepts in that language too).
+_EXAMPLES = (
+    (re.compile(r"Pay rent tomorrow 18:00"), "example.task"),
+    (re.compile(r"tomorrow (?P<time>\d\d:\d\d)"), "example.tomorrow"),
+    (re.compile(r"every month on the 1st"), "example.monthly"),
+    (re.compile(r"9am"), "example.morning"),
+    (re.compile(r"a title of at most (?P<limit>\d+) characters, e\.g\. .*"), "example.shorter"),
+)
+
+
+def localized_example(suggestion: str, lang: str) -> str:
+    """The suggestion in `lang` when it is one of the known English examples, else as is."""
+    for pattern, key in _EXAMPLES:
+        match = pattern.fullmatch(suggestion)
+        if match:
+            return text(lang, key, **match.groupdict())
+    return suggestion
+
+
 def _reply_for(exc: BaseException, lang: str) -> str:
     if isinstance(exc, InputError):
         key = f"reasons.{exc.code}"
         reason = text(lang, key) if key in LANGUAGES[DEFAULT_LANGUAGE] else esc(str(exc))
         if exc.suggestion:
-            return text(lang, "bad_input_hint", reason=reason, suggestion=esc(exc.suggestion))
+            example = localized_example(exc.suggestion, lang)
+            return text(lang, "bad_input_hint", reason=reason, suggestion=esc(example))
         return text(lang, "bad_input", reason=reason)
     if isinstance(exc, IntegrationError):
         return text(lang, "unavailable")

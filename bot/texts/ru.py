@@ -172,6 +172,13 @@ TEXTS: dict[str, str] = {
     "due": "срок {when}",
     "priority": "приоритет {p}",
     "unknown_command": "Не знаю такой команды. См. /help",
+    "example.task": "Оплатить аренду завтра 18:00",
+    "example.tomorrow": "завтра {time}",
+    "example.monthly": "каждый месяц 1 числа",
+    "example.morning": "9:00",
+    "example.shorter": (
+        "название не длиннее {limit} символов, например: Оплатить аренду завтра 18:00"
+    ),
     "reasons.no_title": "У задачи должно быть название.",
     "reasons.empty": "Текст задачи пуст.",
     "reasons.too_long": "Слишком длинно.",

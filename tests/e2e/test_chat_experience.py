@@ -105,7 +105,7 @@ async def test_a_past_date_in_russian_is_refused_in_russian_with_an_example(
     world = await start_bot()
     (reply,) = await world.say("/new Отчёт 01.01.2020 10:00", lang="ru")
     assert "Эта дата уже прошла" in reply["text"]
-    assert "Например" in reply["text"]
+    assert "Например: завтра 10:00" in reply["text"]
     assert await world.orch.list_tasks(1) == []
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -181,3 +183,24 @@ async def test_abandoned_dialogs_are_forgotten(store: SqliteTaskStore) -> None:
     assert await store.forget_dialogs(older_than=datetime.now(UTC) - timedelta(hours=1)) == 0
     assert await store.forget_dialogs(older_than=datetime.now(UTC) + timedelta(seconds=1)) == 1
     assert await store.dialog("1:7:7") == (None, {})
+
+
+@pytest.mark.parametrize("steps", range(6))
+async def test_a_write_cancelled_part_way_leaves_the_store_writable(
+    store: SqliteTaskStore, steps: int
+) -> None:
+    """Regression: a cancel during BEGIN left the transaction open; every later write failed."""
+    cancelled = asyncio.ensure_future(
+        store.create_task(TaskDraft(title="cancelled"), uid="gone", servers=SERVERS)
+    )
+    for _ in range(steps):  # land the cancel at a different await each time
+        await asyncio.sleep(0)
+    cancelled.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await cancelled
+
+    await store.create_task(TaskDraft(title="after"), uid="kept", servers=SERVERS)
+
+    assert (await store.get_by_uid("kept")).title == "after"
+    assert await store.count_tasks() in (1, 2)  # the cancelled one is whole or absent
+    assert sum((await store.outbox_depth()).values()) == len(SERVERS) * await store.count_tasks()

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import string
+from datetime import UTC, datetime
 
 import pytest
 
+from bot.handlers.errors import localized_example
 from bot.sandbox.entities import parse_html
 from bot.texts import LANGUAGES, MENU_COMMANDS, command_menu, pick_language, text
+from core.quickadd import QuickAddError, parse_quick_add
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -57,3 +61,28 @@ def test_telegram_language_codes_map_to_a_language_we_speak() -> None:
 def test_a_text_in_russian_is_russian_and_takes_its_values() -> None:
     assert text("ru", "not_found", id=7) == "Не нахожу задачу #7 в этом чате."
     assert text("en", "not_found", id=7) == "I can't find task #7 here."
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["", "#home", "Report 01.01.2020 10:00", "Rent every month on the 32nd", "Call 13pm"],
+)
+def test_a_quick_add_example_reaches_a_russian_user_in_russian_and_works_as_typed(
+    line: str,
+) -> None:
+    now = datetime(2026, 12, 4, 12, tzinfo=UTC)
+    with pytest.raises(QuickAddError) as refused:
+        parse_quick_add(line, now=now, tz=UTC)
+    assert refused.value.suggestion is not None
+
+    example = localized_example(refused.value.suggestion, "ru")
+
+    assert example != refused.value.suggestion
+    assert not re.search(r"[A-Za-z]{3,}", example)  # no English words left
+    parsed = parse_quick_add(f"Задача {example}", now=now, tz=UTC)
+    assert parsed.deadline is not None or parsed.title == "Оплатить аренду"
+
+
+def test_an_example_for_an_english_user_is_left_as_the_parser_wrote_it() -> None:
+    assert localized_example("tomorrow 10:00", "en") == "tomorrow 10:00"
+    assert localized_example("31.12 18:00", "ru") == "31.12 18:00"  # no words to translate
