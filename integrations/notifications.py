@@ -11,8 +11,10 @@ failed deliveries itself. A chat without channels costs nothing per task.
 
 LIMIT: the messages are English whatever the chat's language, because the integration does
 not know it. Storing the language with the channel at `/notify` time would lift it.
-LIMIT: a webhook may point at any host the bot's machine can reach, the local network
-included. An allow-list of hosts in the config would close that for shared deployments.
+A webhook must point at a public address unless NOTIFICATIONS_WEBHOOK_ALLOW (environment
+or the server's `env` in the config) opens a private network: `/notify` refuses a private IP
+literal at once, the server checks every address a host name resolves to before each POST
+(integrations/servers/_netpolicy.py).
 """
 
 from __future__ import annotations
@@ -34,10 +36,19 @@ from core.models import Change, Operation, Task
 from core.settings import ServerConfig
 from integrations.mcp.integration import McpIntegration
 from integrations.mcp.launch import Launch, python_module
+from integrations.servers._netpolicy import (
+    ALLOW_ENV,
+    AddressRefused,
+    IPNetwork,
+    allowed_networks,
+    check_address,
+    literal_address,
+)
 
 #: Variables the server needs from the bot's environment (the child gets a clean one).
 PASSED_ENV = (
     "NOTIFICATIONS_WEBHOOK_SECRET",
+    ALLOW_ENV,
     "NOTIFICATIONS_SMTP_HOST",
     "NOTIFICATIONS_SMTP_PORT",
     "NOTIFICATIONS_SMTP_FROM",
@@ -84,7 +95,7 @@ class Delivery:
     error: str | None
 
 
-def check_target(kind: ChannelKind, target: str) -> str:
+def check_target(kind: ChannelKind, target: str, allowed: tuple[IPNetwork, ...] = ()) -> str:
     """The target cleaned up, or InputError saying what a valid one looks like."""
     target = target.strip()
     if not target or len(target) > MAX_TARGET:
@@ -97,6 +108,16 @@ def check_target(kind: ChannelKind, target: str) -> str:
                 code="bad_webhook",
                 suggestion="/notify webhook https://example.com/hook",
             )
+        literal = literal_address(parts.hostname)
+        if literal is not None:
+            try:
+                check_address(literal, allowed)
+            except AddressRefused as exc:
+                raise InputError(
+                    str(exc),
+                    code="private_webhook",
+                    suggestion="/notify webhook https://example.com/hook",
+                ) from exc
         return target
     if not _EMAIL.match(target):
         raise InputError(
@@ -178,6 +199,12 @@ class NotificationsIntegration(McpIntegration):
         env |= {name: os.environ[name] for name in PASSED_ENV if os.environ.get(name)}
         return python_module("integrations.servers.notifications", env=env)
 
+    def _allowed(self) -> tuple[IPNetwork, ...]:
+        """The private networks the server will let webhooks reach (same source as its env)."""
+        configured = self.config.env.get(ALLOW_ENV)
+        raw = configured if configured is not None else os.environ.get(ALLOW_ENV, "")
+        return allowed_networks({ALLOW_ENV: raw})
+
     async def _apply(self, change: Change) -> str | None:
         task = change.task
         channels = await self.channels.of(task.chat_id)
@@ -193,7 +220,7 @@ class NotificationsIntegration(McpIntegration):
 
     async def set_channel(self, chat_id: int, kind: ChannelKind, target: str) -> Channel:
         """Remember the chat's webhook or e-mail (replacing the previous one of that kind)."""
-        channel = Channel(kind, check_target(kind, target))
+        channel = Channel(kind, check_target(kind, target, self._allowed()))
         await self.channels.set(chat_id, channel)
         return channel
 

@@ -310,6 +310,7 @@ TEXTS: dict[str, str] = {
     "notify_admins": "Only a group admin can change where this group's news goes.",
     "channel.webhook": "webhook",
     "channel.email": "e-mail",
+    "reasons.private_webhook": "That address is in a private network; use a public one.",
     "reasons.bad_webhook": "A webhook must be an http:// or https:// address.",
     "reasons.bad_email": "That is not an e-mail address.",
     "reasons.bad_channel": "That is not a usable address.",

@@ -313,6 +313,7 @@ TEXTS: dict[str, str] = {
     "notify_admins": "Куда идут новости группы, меняют только её админы.",
     "channel.webhook": "вебхук",
     "channel.email": "почта",
+    "reasons.private_webhook": "Этот адрес во внутренней сети; нужен публичный.",
     "reasons.bad_webhook": "Вебхук — это адрес http:// или https://.",
     "reasons.bad_email": "Это не адрес электронной почты.",
     "reasons.bad_channel": "По такому адресу отправить нельзя.",

@@ -6,7 +6,8 @@ the background loop never deliver the same item twice at once. A repeating item 
 `pending` at its next time after each delivery.
 Run: NOTIFICATIONS_HOME=<dir> python -m integrations.servers.notifications
 Env: NOTIFICATIONS_WEBHOOK_SECRET (HMAC key), NOTIFICATIONS_SMTP_HOST/PORT/FROM,
-NOTIFICATIONS_POLL_SECONDS (how often due webhook/email items are sent).
+NOTIFICATIONS_POLL_SECONDS (how often due webhook/email items are sent),
+NOTIFICATIONS_WEBHOOK_ALLOW (private networks webhooks may reach; _netpolicy.py).
 """
 
 from __future__ import annotations
@@ -14,18 +15,21 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import http.client
 import json
 import logging
 import os
 import smtplib
+import socket
 import sqlite3
-import urllib.request
+import ssl
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 import anyio.to_thread
@@ -42,6 +46,7 @@ from integrations.servers._common import (
     state_home,
     to_iso,
 )
+from integrations.servers._netpolicy import allowed_networks, vetted_address
 
 Channel = Literal["telegram", "webhook", "email"]
 Priority = Literal["low", "normal", "high", "urgent"]
@@ -152,21 +157,62 @@ def _settle(conn: sqlite3.Connection, row: sqlite3.Row, error: str | None) -> No
     )
 
 
+class _PinnedHTTP(http.client.HTTPConnection):
+    """HTTP to an address checked beforehand, whatever a fresh lookup would say now."""
+
+    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self.address = address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self.address, self.port), self.timeout)
+
+
+class _PinnedHTTPS(http.client.HTTPSConnection):
+    """HTTPS to a checked address; the certificate is still verified for the host name."""
+
+    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        self.address = address
+
+    def connect(self) -> None:
+        raw = socket.create_connection((self.address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(raw, server_hostname=self.host)  # type: ignore[attr-defined]
+
+
+def _post_webhook(item: dict[str, Any]) -> None:
+    """POST one item to a vetted address; anything but a 2xx answer is a failure."""
+    body = json.dumps(
+        {k: item[k] for k in ("id", "title", "message", "priority", "task_id", "send_at")}
+    ).encode()
+    headers = {"Content-Type": "application/json", "X-Taskbot-Delivery": item["id"]}
+    secret = os.environ.get("NOTIFICATIONS_WEBHOOK_SECRET", "")
+    if secret:
+        digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        headers["X-Taskbot-Signature"] = f"sha256={digest}"
+    url = urlsplit(item["recipient"])
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise ValueError("A webhook recipient must be an http(s) URL")
+    port = url.port or (443 if url.scheme == "https" else 80)
+    address = vetted_address(url.hostname, port, allowed_networks())
+    pinned = _PinnedHTTPS if url.scheme == "https" else _PinnedHTTP
+    conn = pinned(url.hostname, port, address, _DELIVERY_TIMEOUT_SECONDS)
+    try:
+        conn.request("POST", urlunsplit(("", "", url.path or "/", url.query, "")), body, headers)
+        response = conn.getresponse()
+        response.read()
+    finally:
+        conn.close()
+    if not 200 <= response.status < 300:
+        # Redirects are failures too: following one could lead past the address check.
+        raise OSError(f"HTTP {response.status} {response.reason}")
+
+
 def _deliver(item: dict[str, Any]) -> None:
     """Send one webhook or email item; raises OSError (or subclasses) when it cannot."""
     if item["channel"] == "webhook":
-        body = json.dumps(
-            {k: item[k] for k in ("id", "title", "message", "priority", "task_id", "send_at")}
-        ).encode()
-        request = urllib.request.Request(item["recipient"], data=body, method="POST")
-        request.add_header("Content-Type", "application/json")
-        request.add_header("X-Taskbot-Delivery", item["id"])
-        secret = os.environ.get("NOTIFICATIONS_WEBHOOK_SECRET", "")
-        if secret:
-            digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-            request.add_header("X-Taskbot-Signature", f"sha256={digest}")
-        with urllib.request.urlopen(request, timeout=_DELIVERY_TIMEOUT_SECONDS):
-            return
+        _post_webhook(item)
+        return
     mail = EmailMessage()
     mail["From"] = os.environ.get("NOTIFICATIONS_SMTP_FROM", "taskbot@localhost")
     mail["To"] = item["recipient"]
@@ -341,8 +387,9 @@ def mark_delivered(
 
 
 def main() -> None:
-    """Open the store first so a bad NOTIFICATIONS_HOME fails before the handshake."""
+    """Open the store, read the allowed networks: bad settings fail before the handshake."""
     _db()
+    allowed_networks()
     server.run("stdio")
 
 

@@ -30,6 +30,8 @@ from tests.e2e.conftest import ADMIN, BotWorld, Json, StartBot
 pytestmark = pytest.mark.timeout(120)
 
 SECRET = "e2e-webhook-secret"
+# The operator lets webhooks reach this host only: the tests' receiver listens on it.
+LOCAL_HOOKS = {"notifications": {"env": {"NOTIFICATIONS_WEBHOOK_ALLOW": "127.0.0.1/32"}}}
 
 
 async def synced(world: BotWorld, task_id: int) -> Task:
@@ -206,7 +208,7 @@ async def test_a_chats_webhook_gets_a_test_message_then_its_task_news_signed(
     start_bot: StartBot, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("NOTIFICATIONS_WEBHOOK_SECRET", SECRET)
-    world = await start_bot(("deltatask", "notifications"))
+    world = await start_bot(("deltatask", "notifications"), LOCAL_HOOKS)
     (none,) = await world.say("/notify")
     assert none["text"].startswith("🔔 This chat has no extra channels")
 
@@ -233,17 +235,32 @@ async def test_a_chats_webhook_gets_a_test_message_then_its_task_news_signed(
 async def test_notify_refuses_a_bad_webhook_and_off_removes_the_channels(
     start_bot: StartBot, receiver: Receiver
 ) -> None:
-    world = await start_bot(("deltatask", "notifications"))
+    world = await start_bot(("deltatask", "notifications"), LOCAL_HOOKS)
 
     (refused,) = await world.say("/notify webhook ftp://example.test/hook")
+    (private,) = await world.say("/notify webhook http://10.0.0.5/admin")
     await world.say(f"/notify webhook {receiver.url}")
     (off,) = await world.say("/notify off")
     await world.say("/new Pay rent")
     await synced(world, 1)
 
     assert refused["text"].startswith("⚠️ A webhook must be an http:// or https:// address.")
+    assert private["text"].startswith("⚠️ That address is in a private network")
     assert off["text"] == "🔕 Extra channels removed: 1."
     assert len(receiver.received) == 1  # only the test message, nothing after /notify off
+
+
+async def test_by_default_a_webhook_into_the_bots_own_network_is_refused(
+    start_bot: StartBot, receiver: Receiver
+) -> None:
+    world = await start_bot(("deltatask", "notifications"))  # no allowance configured
+
+    (refused,) = await world.say(f"/notify webhook {receiver.url}")
+    (listed,) = await world.say("/notify")
+
+    assert refused["text"].startswith("⚠️ That address is in a private network")
+    assert listed["text"].startswith("🔔 This chat has no extra channels")
+    assert receiver.received == []
 
 
 # -- time tracking -------------------------------------------------------------------------

@@ -302,7 +302,11 @@ async def notifications(
 ) -> AsyncIterator[NotificationsIntegration]:
     monkeypatch.setenv("NOTIFICATIONS_WEBHOOK_SECRET", SECRET)
     config = ServerConfig(
-        env={"NOTIFICATIONS_SMTP_HOST": "127.0.0.1", "NOTIFICATIONS_SMTP_PORT": str(mail_sink[1])}
+        env={
+            "NOTIFICATIONS_SMTP_HOST": "127.0.0.1",
+            "NOTIFICATIONS_SMTP_PORT": str(mail_sink[1]),
+            "NOTIFICATIONS_WEBHOOK_ALLOW": "127.0.0.1/32",  # the local receiver
+        }
     )
     async with NotificationsIntegration(config, data_dir) as integration:
         yield integration
@@ -370,7 +374,8 @@ async def test_a_failing_webhook_is_reported_and_left_to_the_servers_retry(
 async def test_channels_are_replaced_per_kind_kept_across_restarts_and_cleared_by_off(
     data_dir: Path, receiver: Receiver, no_leaked_children: None
 ) -> None:
-    async with NotificationsIntegration(data_dir=data_dir) as first:
+    local = ServerConfig(env={"NOTIFICATIONS_WEBHOOK_ALLOW": "127.0.0.1/32"})
+    async with NotificationsIntegration(local, data_dir) as first:
         await first.set_channel(5, ChannelKind.WEBHOOK, "https://old.example.test/x")
         await first.set_channel(5, ChannelKind.WEBHOOK, receiver.url)
         await first.set_channel(5, ChannelKind.EMAIL, "bob@example.test")
@@ -388,6 +393,7 @@ async def test_channels_are_replaced_per_kind_kept_across_restarts_and_cleared_b
     [
         (ChannelKind.WEBHOOK, "ftp://example.test/hook"),
         (ChannelKind.WEBHOOK, "not a url"),
+        (ChannelKind.WEBHOOK, "http://192.168.1.1/hook"),  # a private address, not allowed
         (ChannelKind.EMAIL, "alice.example.test"),
         (ChannelKind.EMAIL, ""),
     ],

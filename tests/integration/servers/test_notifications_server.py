@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from email.message import Message
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ from aiohttp import web
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from .conftest import ToolClient, shared_server
+from .conftest import ToolClient, open_server, shared_server
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(60)]
 
@@ -63,8 +64,13 @@ async def hooks() -> AsyncIterator[Hooks]:
     async def refuse(request: web.Request) -> web.Response:
         return web.Response(status=500, text="down")
 
+    async def redirect(request: web.Request) -> web.Response:
+        raise web.HTTPTemporaryRedirect("http://169.254.169.254/latest/meta-data/")
+
     app = web.Application()
-    app.add_routes([web.post("/hook", accept), web.post("/broken", refuse)])
+    app.add_routes(
+        [web.post("/hook", accept), web.post("/broken", refuse), web.post("/moved", redirect)]
+    )
     runner = web.AppRunner(app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
@@ -94,6 +100,7 @@ async def notifications(
         "NOTIFICATIONS_SMTP_HOST": "127.0.0.1",
         "NOTIFICATIONS_SMTP_PORT": str(mail_sink[1]),
         "NOTIFICATIONS_POLL_SECONDS": "0.2",
+        "NOTIFICATIONS_WEBHOOK_ALLOW": "127.0.0.1/32",  # the receiver above, nothing else
     }
     async with shared_server("notifications", env, home) as client:
         yield client
@@ -172,6 +179,69 @@ async def test_a_refusing_webhook_is_kept_for_retry_with_the_reason(
 
     assert (sent["status"], sent["attempts"]) == ("pending", 1)
     assert "500" in sent["last_error"]
+
+
+async def test_a_redirect_is_not_followed_and_counts_as_a_failure(
+    notifications: ToolClient, hooks: Hooks
+) -> None:
+    sent = await notifications.call(
+        "send_notification", recipient=f"{hooks.url}/moved", message="x", channel="webhook"
+    )
+
+    assert sent["status"] == "pending"
+    assert sent["last_error"] == "OSError: HTTP 307 Temporary Redirect"
+
+
+@pytest.mark.parametrize(
+    "recipient",
+    [
+        "http://10.1.2.3/hook",  # private network
+        "http://169.254.169.254/latest/meta-data/",  # link-local (cloud metadata)
+        "http://[::1]:9/hook",  # loopback, IPv6
+        "http://127.0.0.2:9/hook",  # loopback outside the allowed /32
+        "http://0.0.0.0:9/hook",  # "this host": reaches loopback on Linux
+        "http://[::ffff:10.1.2.3]/hook",  # a private IPv4 address dressed as IPv6
+    ],
+)
+async def test_a_webhook_to_a_private_address_is_refused_before_any_connection(
+    notifications: ToolClient, recipient: str
+) -> None:
+    sent = await notifications.call(
+        "send_notification", recipient=recipient, message="x", channel="webhook"
+    )
+
+    assert sent["status"] == "pending"
+    assert sent["last_error"].startswith("AddressRefused: ")
+    assert sent["last_error"].endswith("is not a public address")
+
+
+async def test_without_an_allowance_even_the_local_receiver_is_refused(
+    tmp_path: Path, hooks: Hooks
+) -> None:
+    env = {"NOTIFICATIONS_HOME": str(tmp_path / "state")}
+    by_name = hooks.url.replace("127.0.0.1", "localhost")
+    async with open_server("notifications", env, tmp_path) as closed:
+        sent = [
+            await closed.call(
+                "send_notification", recipient=f"{url}/hook", message="x", channel="webhook"
+            )
+            for url in (hooks.url, by_name)
+        ]
+
+    for item in sent:
+        assert item["last_error"] == "AddressRefused: 127.0.0.1 is not a public address"
+        assert all(h["X-Taskbot-Delivery"] != item["id"] for h, _ in hooks.received)
+
+
+async def test_a_malformed_allowance_stops_the_server_before_it_serves(tmp_path: Path) -> None:
+    env = {
+        "NOTIFICATIONS_HOME": str(tmp_path / "state"),
+        "NOTIFICATIONS_WEBHOOK_ALLOW": "10.0.0.0/33",
+    }
+    with pytest.raises(Exception):  # noqa: B017 - the SDK reports a dead server variously
+        async with open_server("notifications", env, tmp_path) as never:
+            await never.call("list_notifications")
+    assert "10.0.0.0/33" in (tmp_path / "notifications.stderr.log").read_text()
 
 
 async def test_email_reaches_the_smtp_server(
