@@ -12,7 +12,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.types import BotCommand
 
-from bot.dialogs import SqliteDialogStorage
+from bot.dialogs import DialogIsolation, SqliteDialogStorage
 from bot.handlers import build_router
 from bot.middlewares import AccessMiddleware, ContextMiddleware
 from bot.notifier import Notifier
@@ -43,6 +43,7 @@ def build_dispatcher(
     users = UserSettings(orch.store)
     dp = Dispatcher(
         storage=SqliteDialogStorage(orch.store),
+        events_isolation=DialogIsolation(),
         orch=orch,
         users=users,
         queries=TaskQueries(orch.store),

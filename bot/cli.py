@@ -1,4 +1,4 @@
-"""`taskbot` command line: run, demo, config check, health, stats, backup, restore."""
+"""`taskbot` command line: run, demo, chat, config check, health, stats, backup, restore."""
 
 from __future__ import annotations
 
@@ -32,6 +32,10 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="local sandbox + bot + servers, a short conversation")
     demo.add_argument("--data-dir", default="data/demo", help="wiped and reused by each demo")
     demo.add_argument("--all", action="store_true", help="enable every server in the config")
+    chat = sub.add_parser("chat", help="talk to the bot from this terminal (local sandbox)")
+    chat.add_argument("--data-dir", default="data/chat", help="kept between sessions")
+    chat.add_argument("--all", action="store_true", help="enable every server in the config")
+    chat.add_argument("--lang", default="en", choices=["en", "ru"], help="your Telegram language")
     cfg = sub.add_parser("config", help="configuration tools")
     cfg.add_argument("action", choices=["check"])
     health = sub.add_parser(
@@ -59,6 +63,12 @@ def main(argv: list[str] | None = None) -> int:
             return _config_check(config)
         if args.command == "run":
             return asyncio.run(_run(config, env, args.metrics_port))
+        if args.command == "chat":
+            from bot.chat import run_chat
+
+            return asyncio.run(
+                run_chat(config, Path(args.data_dir), enable_all=args.all, lang=args.lang)
+            )
         if args.command == "demo":
             from bot.demo import run_demo
 

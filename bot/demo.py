@@ -31,12 +31,13 @@ REPLY_WAIT_S = 15.0
 Json = dict[str, Any]
 
 
-def _plain(body: str) -> str:
+def plain_text(body: str) -> str:
+    """Telegram HTML as a terminal shows it: tags dropped, entities decoded."""
     return html.unescape(re.sub(r"<[^>]+>", "", body))
 
 
 def _show(who: str, body: str) -> None:
-    lines = _plain(body).splitlines() or [""]
+    lines = plain_text(body).splitlines() or [""]
     print(f"  {who:>5} │ {lines[0]}")
     for line in lines[1:]:
         print(f"        │ {line}")

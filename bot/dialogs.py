@@ -12,13 +12,15 @@ aiogram's RedisStorage is the scale-out path (DESIGN.md).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
 from aiogram.fsm.state import State
-from aiogram.fsm.storage.base import BaseStorage, StateType, StorageKey
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage, StateType, StorageKey
 
+from core.locks import KeyedLocks
 from core.models import utcnow
 from core.store import SqliteTaskStore
 
@@ -52,6 +54,27 @@ class SqliteDialogStorage(BaseStorage):
 
     async def close(self) -> None:
         """Nothing to do: the store belongs to the orchestrator, which closes it."""
+
+
+class DialogIsolation(BaseEventIsolation):
+    """One update at a time per dialog (chat and user), in the order Telegram sent them.
+
+    aiogram handles updates concurrently: a quick "/new Buy milk" then "/list" could list
+    before the task is saved, and two wizard answers could both read the first step's
+    state. The dispatcher takes this lock before it reads the dialog state. Unlike aiogram's
+    SimpleEventIsolation, a lock lives only while a dialog has an update in flight.
+    """
+
+    def __init__(self) -> None:
+        self._locks = KeyedLocks()
+
+    @asynccontextmanager
+    async def lock(self, key: StorageKey) -> AsyncIterator[None]:
+        async with self._locks.hold(_key(key)):
+            yield
+
+    async def close(self) -> None:
+        """Nothing held between updates."""
 
 
 def _key(key: StorageKey) -> str:

@@ -18,12 +18,11 @@ Contract:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -41,6 +40,7 @@ from core.errors import (
 )
 from core.health import HealthBoard
 from core.integration import Integration, Pullable, discover_factory
+from core.locks import KeyedLocks
 from core.metrics import Metrics, percentile
 from core.models import (
     DEFAULT_PRIORITY,
@@ -87,30 +87,6 @@ def _kind(exc: BaseException) -> str:
     return "error"
 
 
-class _KeyedLocks:
-    """One lock per task uid, dropped when nobody holds or waits for it (bounded memory)."""
-
-    def __init__(self) -> None:
-        self._entries: dict[str, tuple[asyncio.Lock, int]] = {}
-
-    @contextlib.asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        lock, users = self._entries.get(key) or (asyncio.Lock(), 0)
-        self._entries[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._entries[key]
-            if users == 1:
-                del self._entries[key]
-            else:
-                self._entries[key] = (lock, users - 1)
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-
 class EnterpriseTaskOrchestrator:
     """Local source of truth plus resilient fan-out to every enabled MCP server."""
 
@@ -140,7 +116,7 @@ class EnterpriseTaskOrchestrator:
         self._clock = clock
         self._sleep = sleep
         self.breakers: dict[str, CircuitBreaker] = {}
-        self._locks = _KeyedLocks()
+        self._locks = KeyedLocks()
         self._inflight: set[asyncio.Task[object]] = set()
         self._fanout_slots = asyncio.Semaphore(FANOUT_CONCURRENCY)
         # Last outbox depth read from the store; `get_statistics` is sync and cannot query.

@@ -355,6 +355,24 @@ async def test_the_new_task_dialog_asks_title_deadline_and_tags(start_bot: Start
     assert (task.priority, task.tags) == (1, ("home",))
 
 
+async def test_answers_typed_faster_than_the_bot_replies_are_taken_in_order(
+    start_bot: StartBot,
+) -> None:
+    world = await start_bot()
+    for line in ("/new", "Buy bread", "tomorrow 18:00", "#home !2", "/list"):
+        world.sb.send_text(1, line)  # no waiting between them
+
+    replies = await world.sb.wait_for_messages(1, count=5, timeout=15)
+
+    assert "What is it?" in replies[0]["text"]
+    assert "When is it due?" in replies[1]["text"]
+    assert "Tags and priority?" in replies[2]["text"]
+    assert "Saved task #1: Buy bread" in replies[3]["text"]
+    assert "Open tasks (1)" in replies[4]["text"] and "Buy bread" in replies[4]["text"]
+    task = await world.orch.get_task(1)
+    assert (task.priority, task.tags) == (2, ("home",))
+
+
 async def test_a_restart_in_the_middle_of_the_dialog_resumes_it(
     start_bot: StartBot, tmp_path: Path
 ) -> None:
