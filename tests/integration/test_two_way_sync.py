@@ -56,9 +56,7 @@ async def edit_in_deltatask(orch: EnterpriseTaskOrchestrator, uid: str, **update
 
 async def edit_unsent(orch: EnterpriseTaskOrchestrator, task: Task, **fields: Any) -> Task:
     """A local change whose fan-out has not run yet (the bot crashed right after replying)."""
-    return await orch.store.change_task(
-        task, Operation.UPDATE, servers=orch.integrations, **fields
-    )
+    return await orch.store.change_task(task, Operation.UPDATE, servers=orch.integrations, **fields)
 
 
 def file_of(orch: EnterpriseTaskOrchestrator, task: Task) -> str:
