@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bench.report import RESULTS_DIR
 
-BENCHES = ("creation", "bot_throughput", "scale", "recovery", "memory")
+BENCHES = ("creation", "bot_throughput", "scale", "recovery", "memory", "startup")
 #: Wall-clock bound of one benchmark run as a child, full and --quick.
 TIME_LIMIT_S = {False: 1800, True: 600}
 

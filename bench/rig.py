@@ -34,6 +34,7 @@ from core.logging import setup_logging
 from core.orchestrator import EnterpriseTaskOrchestrator
 from core.settings import DEFAULT_CONFIG_PATH, SERVER_NAMES, AppConfig, RuntimeEnv, load_config
 from integrations.mcp import StdioServerHandle
+from integrations.mcp.forking import FORK_SERVER_MODULE
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE_SERVER = REPO / "tests" / "faults" / "fixture_server.py"
@@ -128,9 +129,22 @@ async def running_bot(
 def _tree(pid: int) -> list[psutil.Process]:
     try:
         root = psutil.Process(pid)
+        if _is_fork_server(root):
+            return [root]  # its children are servers, each counted under its own name
         return [root, *root.children(recursive=True)]
     except psutil.Error:
         return []
+
+
+def _is_fork_server(proc: psutil.Process) -> bool:
+    """The fork server itself; its children (forked servers) share its command line."""
+    try:
+        parent = proc.parent()
+        return FORK_SERVER_MODULE in proc.cmdline() and (
+            parent is None or FORK_SERVER_MODULE not in parent.cmdline()
+        )
+    except psutil.Error:
+        return False
 
 
 def tree_rss(pid: int) -> int:
@@ -175,6 +189,8 @@ def _helper_name(child: psutil.Process) -> str:
     text = " ".join(words)
     if "radicale" in text:
         return "radicale (calendar's CalDAV)"
+    if _is_fork_server(child):
+        return "fork server (SDK imported once)"
     tail = [w for w in words[1:] if not w.startswith("-")]
     return f"child {Path(tail[0]).name if tail else child.pid}"
 

@@ -7,6 +7,8 @@ the process itself. The child runs in its own session (process group) so that a 
 Ctrl-C reaches the bot first and the bot stops its servers in order; stopping closes stdin,
 waits `STOP_GRACE`, then SIGTERMs and finally SIGKILLs the whole group. The exit is observed
 through asyncio's child watcher, which also reaps the child, so no zombie stays behind.
+How the process comes to be is `_start_child`'s business: `ForkedServerHandle`
+(integrations/mcp/forking.py) forks it from a fork server instead; the rest is the same.
 LIMIT: if the bot itself is SIGKILLed, nothing signals the children; each lives until it
 notices its closed stdin (all servers here do at once). PR_SET_PDEATHSIG in the child would
 remove the dependency, at the cost of a preexec hook.
@@ -19,6 +21,7 @@ import contextlib
 import os
 import signal
 import subprocess
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -76,6 +79,29 @@ class StderrTail:
             self._lines.append(line[:STDERR_LINE_CHARS])
 
 
+class Child(ABC):
+    """A started server process as the transport sees it: a pid, three pipes, an exit.
+
+    `exited` is set once the process is gone and reaped; `release()` frees what is left
+    (pipes, bookkeeping) after that, and is called exactly once per child.
+    """
+
+    pid: int
+    stdin: asyncio.StreamWriter
+    stdout: asyncio.StreamReader
+    stderr: asyncio.StreamReader
+    exited: asyncio.Event
+
+    @property
+    @abstractmethod
+    def returncode(self) -> int | None:
+        """Exit code, negative for a signal; None while running or when nobody saw it."""
+
+    @abstractmethod
+    async def release(self) -> None:
+        """Close what remains of the child once it has exited (or was given up on)."""
+
+
 class _ChildProtocol(asyncio.subprocess.SubprocessStreamProtocol):
     """Stream protocol that also announces the child's exit (reported after reaping)."""
 
@@ -86,6 +112,24 @@ class _ChildProtocol(asyncio.subprocess.SubprocessStreamProtocol):
     def process_exited(self) -> None:
         super().process_exited()
         self.exited.set()
+
+
+class _SpawnedChild(Child):
+    """A child this process spawned itself: asyncio's child watcher reaps it."""
+
+    def __init__(self, transport: asyncio.SubprocessTransport, protocol: _ChildProtocol) -> None:
+        assert protocol.stdin and protocol.stdout and protocol.stderr
+        self._transport = transport
+        self.pid = transport.get_pid()
+        self.stdin, self.stdout, self.stderr = protocol.stdin, protocol.stdout, protocol.stderr
+        self.exited = protocol.exited
+
+    @property
+    def returncode(self) -> int | None:
+        return self._transport.get_returncode()
+
+    async def release(self) -> None:
+        self._transport.close()
 
 
 class StdioServerHandle(ServerHandle):
@@ -113,8 +157,8 @@ class StdioServerHandle(ServerHandle):
         tail = self.stderr.text()
         return f"; stderr: {tail}" if tail else ""
 
-    @asynccontextmanager
-    async def _connect(self, run: _Run) -> AsyncIterator[TransportStreams]:
+    async def _start_child(self) -> Child:
+        """Spawn the server; a subclass may obtain the process another way."""
         loop = asyncio.get_running_loop()
         transport, protocol = await loop.subprocess_exec(
             lambda: _ChildProtocol(loop),
@@ -127,41 +171,46 @@ class StdioServerHandle(ServerHandle):
             cwd=self.cwd,
             start_new_session=True,
         )
-        run.pid = transport.get_pid()
+        return _SpawnedChild(transport, protocol)
+
+    @asynccontextmanager
+    async def _connect(self, run: _Run) -> AsyncIterator[TransportStreams]:
+        child = await self._start_child()
+        run.pid = child.pid
         to_session, from_server = anyio.create_memory_object_stream[SessionMessage | Exception](0)
         to_server, from_session = anyio.create_memory_object_stream[SessionMessage](0)
         try:
             async with anyio.create_task_group() as pumps:
-                pumps.start_soon(self._pump_stdout, protocol, to_session, run)
-                pumps.start_soon(self._pump_stdin, protocol, from_session, run)
-                pumps.start_soon(self._pump_stderr, protocol)
+                pumps.start_soon(self._pump_stdout, child, to_session, run)
+                pumps.start_soon(self._pump_stdin, child, from_session, run)
+                pumps.start_soon(self._pump_stderr, child)
                 try:
                     yield from_server, to_server
                 finally:
                     # Shielded: a cancelled owner must still stop and reap its child.
                     with anyio.CancelScope(shield=True):
-                        await _stop_child(transport, protocol, kill=run.kill)
+                        await _stop_child(child, kill=run.kill)
                     pumps.cancel_scope.cancel()
         finally:
-            run.returncode = transport.get_returncode()
-            transport.close()
+            run.returncode = child.returncode
+            with anyio.CancelScope(shield=True):
+                await child.release()
             for stream in (to_session, from_server, to_server, from_session):
                 stream.close()
 
     async def _pump_stdout(
         self,
-        protocol: _ChildProtocol,
+        child: Child,
         sink: MemoryObjectSendStream[SessionMessage | Exception],
         run: _Run,
     ) -> None:
         """Lines from the child to the session; EOF means the server is gone."""
-        assert protocol.stdout is not None
         delivering = True
         try:
             async with sink:
                 while True:
                     try:
-                        line = await protocol.stdout.readline()
+                        line = await child.stdout.readline()
                     except ValueError:  # over MAX_LINE_BYTES: the reader skipped past it
                         item: SessionMessage | Exception = UnparsableLine(MAX_LINE_BYTES)
                     else:
@@ -183,24 +232,22 @@ class StdioServerHandle(ServerHandle):
 
     async def _pump_stdin(
         self,
-        protocol: _ChildProtocol,
+        child: Child,
         source: MemoryObjectReceiveStream[SessionMessage],
         run: _Run,
     ) -> None:
         """Messages from the session to the child; a broken pipe means the server is gone."""
-        assert protocol.stdin is not None
         try:
             async with source:
                 async for message in source:
                     data = message.message.model_dump_json(by_alias=True, exclude_unset=True)
-                    protocol.stdin.write(data.encode() + b"\n")
-                    await protocol.stdin.drain()
+                    child.stdin.write(data.encode() + b"\n")
+                    await child.stdin.drain()
         except (ConnectionError, OSError, anyio.ClosedResourceError, anyio.BrokenResourceError):
             run.stop.set()
 
-    async def _pump_stderr(self, protocol: _ChildProtocol) -> None:
-        assert protocol.stderr is not None
-        while chunk := await protocol.stderr.read(4096):
+    async def _pump_stderr(self, child: Child) -> None:
+        while chunk := await child.stderr.read(4096):
             self.stderr.feed(chunk)
 
 
@@ -212,30 +259,23 @@ def _parse(line: bytes) -> SessionMessage | Exception:
         return UnparsableLine(len(line))
 
 
-async def _stop_child(
-    transport: asyncio.SubprocessTransport,
-    protocol: _ChildProtocol,
-    *,
-    kill: bool,
-) -> None:
+async def _stop_child(child: Child, *, kill: bool) -> None:
     """Close stdin, wait, SIGTERM, SIGKILL: each step only if the child is still there."""
-    pid = transport.get_pid()
     if kill:
-        _signal_group(pid, signal.SIGKILL)
+        _signal_group(child.pid, signal.SIGKILL)
     else:
-        if protocol.stdin is not None:
-            protocol.stdin.close()
-        if not await _exited(protocol, STOP_GRACE):
-            _signal_group(pid, signal.SIGTERM)
-            if not await _exited(protocol, TERM_GRACE):
-                _signal_group(pid, signal.SIGKILL)
-    await _exited(protocol, REAP_TIMEOUT)
+        child.stdin.close()
+        if not await _exited(child, STOP_GRACE):
+            _signal_group(child.pid, signal.SIGTERM)
+            if not await _exited(child, TERM_GRACE):
+                _signal_group(child.pid, signal.SIGKILL)
+    await _exited(child, REAP_TIMEOUT)
 
 
-async def _exited(protocol: _ChildProtocol, within: float) -> bool:
+async def _exited(child: Child, within: float) -> bool:
     with anyio.move_on_after(within):
-        await protocol.exited.wait()
-    return protocol.exited.is_set()
+        await child.exited.wait()
+    return child.exited.is_set()
 
 
 def _signal_group(pid: int, signum: signal.Signals) -> None:

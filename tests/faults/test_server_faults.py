@@ -11,10 +11,12 @@ import time
 from typing import Any
 
 import psutil
+import pytest
 
 from core.models import OutboxState, ServerStatus, TaskStatus
 from core.resilience import BreakerState
 from integrations.deltatask import DeltaTaskIntegration
+from integrations.mcp import McpIntegration
 from integrations.memory import MemoryIntegration, task_entity
 from tests.faults.conftest import FIXTURE_SERVER, OrchFactory, drain, fault_config, no_sleep
 
@@ -31,13 +33,17 @@ async def _deltatask_refs(deltatask: DeltaTaskIntegration) -> list[str]:
     return [r.get("external_ref") for r in rows]
 
 
+# memory is a node process the bot spawns; deltatask a Python one forked by the fork server.
+@pytest.mark.parametrize("victim", ["memory", "deltatask"])
 async def test_kill_9_of_a_server_during_a_burst_loses_and_duplicates_nothing(
-    orchestrator: OrchFactory,
+    orchestrator: OrchFactory, victim: str
 ) -> None:
     orch = await orchestrator(fault_config(("deltatask", "memory")), sleep=no_sleep)
     memory = orch.integrations["memory"]
     assert isinstance(memory, MemoryIntegration)
-    first_pid = memory.handle.pid
+    killed = orch.integrations[victim]
+    assert isinstance(killed, McpIntegration)
+    first_pid = killed.handle.pid
     assert first_pid is not None
 
     uids = []
@@ -58,10 +64,13 @@ async def test_kill_9_of_a_server_during_a_burst_loses_and_duplicates_nothing(
             f"{uid} on memory {names.count(task_entity(uid))}x"
         )
         assert refs.count(uid) == 1, f"{uid} on deltatask {refs.count(uid)}x"
-    assert memory.handle.restarts >= 1
-    assert memory.handle.pid != first_pid
+    assert killed.handle.restarts >= 1
+    assert killed.handle.pid != first_pid
     assert not psutil.pid_exists(first_pid) or psutil.Process(first_pid).status() == "zombie"
-    print(f"\nkill -9 burst: {BURST} sent, 0 lost, 0 duplicated, drained in {recovered_in:.2f}s")
+    print(
+        f"\nkill -9 of {victim} in a burst: {BURST} sent, 0 lost, 0 duplicated, "
+        f"drained in {recovered_in:.2f}s"
+    )
 
 
 class _Clock:

@@ -15,8 +15,11 @@ import pytest
 
 from core.models import Task, TaskStatus, new_uid
 from integrations.mcp import StdioServerHandle
+from integrations.mcp.forking import ForkedServerHandle
 
-FIXTURE_SERVER = Path(__file__).resolve().parents[1] / "faults" / "fixture_server.py"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+FIXTURE_SERVER = PROJECT_ROOT / "tests" / "faults" / "fixture_server.py"
+FIXTURE_MODULE = "tests.faults.fixture_server"
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 DEADLINE = datetime(2026, 12, 10, 17, 0, tzinfo=UTC)
 
@@ -76,11 +79,17 @@ def no_leaked_children() -> Iterator[None]:
 FixtureHandle = Callable[..., StdioServerHandle]
 
 
-@pytest.fixture
-def fixture_handle() -> FixtureHandle:
-    """Makes handles on the misbehaving fixture server (not started); keywords become env."""
+@pytest.fixture(params=["spawned", "forked"])
+def fixture_handle(request: pytest.FixtureRequest) -> FixtureHandle:
+    """Makes handles on the misbehaving fixture server (not started); keywords become env.
+
+    Every test runs twice: the server spawned as a command, and forked from the fork server
+    as `python -m tests.faults.fixture_server` (how the project's Python servers start).
+    """
 
     def make(name: str = "fixture", **env: str) -> StdioServerHandle:
+        if request.param == "forked":
+            return ForkedServerHandle(name, FIXTURE_MODULE, env=env, cwd=PROJECT_ROOT)
         return StdioServerHandle(name, sys.executable, [str(FIXTURE_SERVER)], env=env)
 
     return make

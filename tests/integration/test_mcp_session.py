@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -11,16 +13,19 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from core.errors import ServerUnavailable, ToolFailed
 from core.settings import ServerConfig
 from integrations.mcp import StdioServerHandle, make_handle
+from integrations.mcp.forking import ForkedServerHandle, fork_server
 from integrations.mcp.launch import Launch
 
 pytestmark = pytest.mark.timeout(60)
 
 FixtureHandle = Callable[..., StdioServerHandle]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def process_gone(pid: int) -> bool:
@@ -199,6 +204,9 @@ async def test_close_during_a_start_stops_the_server_without_waiting_for_the_han
 ) -> None:
     handle = fixture_handle(FIXTURE_MUTE="1")
     starting = asyncio.create_task(handle.start())
+    async with asyncio.timeout(30):  # a forked one exists once the fork server has booted
+        while handle.pid is None:  # noqa: ASYNC110 - the pid appears with no event to wait on
+            await asyncio.sleep(0.02)
     await asyncio.sleep(0.3)
     pid = handle.pid
     began = time.monotonic()
@@ -252,6 +260,102 @@ async def test_a_handle_works_as_an_async_context_manager(fixture_handle: Fixtur
         assert await handle.call("echo", {"text": "x"}, timeout=5) == {"text": "x"}
         await handle.ping(5)
     assert pid is not None and process_gone(pid)
+
+
+@pytest.mark.usefixtures("no_leaked_children")
+async def test_a_server_started_before_another_is_still_seen_to_crash_and_to_close(
+    fixture_handle: FixtureHandle,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The second is forked while the first runs: had it inherited a copy of the first's
+    # pipes, the first's crash would show only as a timeout and a close only after SIGTERM.
+    caplog.set_level(logging.INFO, logger="taskbot.mcp")
+    first, second = fixture_handle("first"), fixture_handle("second")
+    await first.start()
+    await second.start()
+    crashed_pid = first.pid
+
+    with pytest.raises(ServerUnavailable) as crash:
+        await first.call("crash", {"code": 3}, timeout=20)
+    await second.close()
+    await first.close()
+
+    assert "timed out" not in str(crash.value)
+    exited = {r.server: (r.pid, r.returncode) for r in _events(caplog, "mcp.server.exited")}  # type: ignore[attr-defined]
+    assert exited == {"first": (crashed_pid, 3), "second": (exited["second"][0], 0)}
+
+
+@pytest.mark.usefixtures("no_leaked_children")
+async def test_killing_the_fork_server_takes_its_servers_down_and_calls_restart_them() -> None:
+    first = ForkedServerHandle("first", "tests.faults.fixture_server", cwd=PROJECT_ROOT)
+    second = ForkedServerHandle("second", "tests.faults.fixture_server", cwd=PROJECT_ROOT)
+    await asyncio.gather(first.start(), second.start())
+    old_pids = (first.pid, second.pid)
+    server_pid = fork_server().pid
+    assert server_pid is not None and None not in old_pids
+
+    os.kill(server_pid, signal.SIGKILL)
+
+    async with asyncio.timeout(10):  # both notice their server gone (pipes close, pidfds fire)
+        while first.pid is not None or second.pid is not None:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+    for pid in old_pids:
+        assert pid is not None and not _running(pid)
+    for handle in (first, second):
+        assert await handle.call("echo", {"text": "back"}, timeout=20) == {"text": "back"}
+        assert handle.pid not in (None, *old_pids)
+    assert fork_server().pid not in (None, server_pid)
+    await asyncio.gather(first.close(), second.close())
+    assert fork_server().pid is None  # the last server closed stopped the fork server too
+
+
+# A bot that starts a forked server which never reads its stdin, then prints that pid.
+_ORPHANING_BOT = """
+import asyncio, sys
+from integrations.mcp.forking import ForkedServerHandle
+
+async def main() -> None:
+    env = {"FIXTURE_MUTE": "1"}
+    handle = ForkedServerHandle("mute", "tests.faults.fixture_server", env=env, cwd=sys.argv[1])
+    starting = asyncio.create_task(handle.start())
+    while handle.pid is None:
+        await asyncio.sleep(0.02)
+    print(handle.pid, flush=True)
+    await starting
+
+asyncio.run(main())
+"""
+
+
+async def test_a_killed_bot_leaves_no_forked_server_behind_even_one_deaf_to_its_stdin() -> None:
+    bot = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _ORPHANING_BOT,
+        str(PROJECT_ROOT),
+        cwd=PROJECT_ROOT,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert bot.stdout is not None
+    async with asyncio.timeout(30):
+        mute_pid = int(await bot.stdout.readline())
+    left = psutil.Process(bot.pid).children(recursive=True)  # the fork server and the mute one
+    assert mute_pid in {p.pid for p in left}
+
+    bot.kill()
+    await bot.wait()
+
+    async with asyncio.timeout(20):  # its grace, SIGTERM, then SIGKILL: ~7 s at most
+        while any(_running(p.pid) for p in left):  # noqa: ASYNC110 - no event for a non-child
+            await asyncio.sleep(0.1)
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (an orphan's reaper may not be quick, or may be absent)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 async def test_logs_name_events_and_never_carry_arguments_or_results(

@@ -17,9 +17,11 @@ def test_importing_the_package_in_a_fresh_interpreter_loads_no_aiogram(package: 
     assert out.stdout.strip() == "False"
 
 
-def test_a_shipped_server_runs_without_loading_core_or_the_client_layer() -> None:
+# The fork server's imports are every forked server's imports too.
+@pytest.mark.parametrize("module", ["deltatask", "_forkserver"])
+def test_a_shipped_server_runs_without_loading_core_or_the_client_layer(module: str) -> None:
     probe = (
-        "import sys, integrations.servers.deltatask; "
+        f"import sys, integrations.servers.{module}; "
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'core', 'bot', 'aiogram'}), "
         "'integrations.mcp' in sys.modules)"
     )
