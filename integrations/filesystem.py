@@ -10,6 +10,10 @@ reads base64, but there is no binary write). LIMIT: base64 costs a third more sp
 1-MB file travels as a 1.3-MB JSON message; a binary-capable write tool would remove both.
 LIMIT: a deleted task's attachments and notes stay where they were (only `<uid>.md` moves
 to the trash); moving `tasks/<uid>/` along with it would tidy them away.
+A create, update or completion is one `write_file` (the fewest this server allows: it has no
+tool that writes several files). LIMIT: a delete lists `tasks/` and the trash, two replies that
+grow with the number of tasks (~10,000 names at 10,000 tasks); a `get_file_info` per candidate
+path would make it constant, at the price of telling "absent" from the server's ENOENT text.
 """
 
 from __future__ import annotations

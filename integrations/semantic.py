@@ -6,15 +6,22 @@ one memory per `metadata.task_uid` and hands back the same key for a repeated st
 create, update and completion are all one idempotent `store_memory`; the key is the external
 id. Delete and undo remove the memory. By default the project's own server runs over stdio;
 `"transport": "http"` with a `url` and `api_key_env` points the same code at a remote one.
+Stores that arrive while one is running go together in one `store_memories` call (our
+server's batch tool: one transaction, one model run for many texts, where each separate store
+pays a model run of its own). A server without that tool, such as the hosted HPKV, gets one
+`store_memory` per change, as the tool list it announced at start-up says.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from core.errors import ToolFailed
 from core.models import Change, Operation, Task
+from core.settings import ServerConfig
+from integrations.mcp.batching import GroupCall
 from integrations.mcp.integration import McpIntegration, snapshot
 from integrations.mcp.launch import Launch, python_module
 
@@ -23,6 +30,10 @@ PROJECT = "taskbot"
 #: Memories a search returns. The model's scores are low and close together (0.2-0.5), so
 #: no absolute threshold separates good from bad: the search takes the best few instead.
 SEARCH_TOP = 5
+#: The batch tool, and the most memories one call of it carries (our server takes up to 256):
+#: a call of 64 embeds in well under a second, far inside the 10 s timeout.
+BATCH_TOOL = "store_memories"
+BATCH_ITEMS = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +62,10 @@ class SemanticMemoryIntegration(McpIntegration):
     # Cheap and model-free on our server; a hosted HPKV without get_stats would need another.
     probe_tool = ("get_stats", {})
 
+    def __init__(self, config: ServerConfig | None = None, data_dir: Path | None = None) -> None:
+        super().__init__(config, data_dir)
+        self._stores: GroupCall[Task, str] = GroupCall(self._store_batch, max_items=BATCH_ITEMS)
+
     def _launch(self) -> Launch:
         return python_module(
             "integrations.servers.semantic_memory",
@@ -61,7 +76,12 @@ class SemanticMemoryIntegration(McpIntegration):
         if change.op is Operation.DELETE:
             await self._forget(change.task, change.external_id)
             return None
-        return await self._store(snapshot(change))
+        task = snapshot(change)
+        # The tool list is the one the server announced at its latest start: a server swapped
+        # for one without the batch tool is taken at its word from its next start on.
+        if BATCH_TOOL in self.handle.tools:
+            return await self._stores.submit(task)
+        return await self._store(task)
 
     async def _erase(self, change: Change, external_id: str | None) -> None:
         await self._forget(change.task, external_id)
@@ -105,18 +125,22 @@ class SemanticMemoryIntegration(McpIntegration):
         return hits
 
     async def _store(self, task: Task) -> str:
-        arguments = {
-            "content": memory_content(task),
-            "project_name": PROJECT,
-            "session_name": str(task.chat_id),
-            "metadata": {
-                "task_uid": task.uid,
-                "chat_id": task.chat_id,
-                "status": task.status.value,
-            },
-        }
-        stored = await self._call_dict("store_memory", arguments)
+        stored = await self._call_dict("store_memory", _memory(task))
         return str(stored["key"])
+
+    async def _store_batch(self, tasks: list[Task]) -> list[str | Exception]:
+        """One `store_memories` call; an item the server refused fails its own change only."""
+        results = await self._call_list(BATCH_TOOL, {"memories": [_memory(t) for t in tasks]})
+        if len(results) != len(tasks):
+            raise self._unexpected(BATCH_TOOL, f"{len(tasks)} results", results)
+        return [self._key_of(result) for result in results]
+
+    def _key_of(self, result: object) -> str | Exception:
+        if isinstance(result, dict) and "key" in result:
+            return str(result["key"])
+        if isinstance(result, dict) and "error" in result:
+            return ToolFailed(str(result["error"]), server=self.name, tool=BATCH_TOOL)
+        return self._unexpected(BATCH_TOOL, "a key or an error", result)
 
     async def _forget(self, task: Task, key: str | None) -> None:
         # Without the key, a store finds the task's memory (or makes an empty one) by uid.
@@ -134,3 +158,13 @@ class SemanticMemoryIntegration(McpIntegration):
             return await self._call_dict("get_memory", {"key": key})
         except ToolFailed:
             return None
+
+
+def _memory(task: Task) -> dict[str, Any]:
+    """`store_memory`'s arguments for the task (one item of `store_memories`)."""
+    return {
+        "content": memory_content(task),
+        "project_name": PROJECT,
+        "session_name": str(task.chat_id),
+        "metadata": {"task_uid": task.uid, "chat_id": task.chat_id, "status": task.status.value},
+    }

@@ -18,6 +18,16 @@ LIMIT: a completed task cannot be renamed or deleted in shrimp, so it stays in t
 finished after taskbot deletes it; a `delete_task` that accepted completed tasks would fix it.
 LIMIT: `query_task` also greps shrimp's backups of cleared lists; we never clear the list, but
 an operator who does could make a uid match a task that no longer exists.
+
+Creates are grouped (`GroupCall`): every shrimp call reads and rewrites the whole tasks.json,
+so it costs time in proportion to the plan, not to the tasks it carries. Creates that arrive
+while one group runs share one existence check (a query per uid for a few, one `list_tasks`
+for more: a list costs about three queries) and one `split_tasks` append, whose reply names
+the new tasks with their ids. An entry shrimp refuses would take its whole call down with it,
+so tasks the reply lacks are retried one by one: each failure stays with its own change.
+LIMIT: every call still costs O(plan size) inside shrimp (a 3,000-task plan: ~25 ms per query,
+~55-85 ms per split), so a group's cost grows with the plan; only a server that kept its tasks
+in an indexed store instead of one JSON file would lift it.
 """
 
 from __future__ import annotations
@@ -34,6 +44,7 @@ from core.errors import ToolFailed
 from core.models import Change, Operation, Task
 from core.settings import ServerConfig
 from integrations.markdown import one_line_title
+from integrations.mcp.batching import GroupCall
 from integrations.mcp.integration import McpIntegration, snapshot
 from integrations.mcp.launch import Launch, node_server
 
@@ -45,6 +56,11 @@ NAME_TITLE_CHARS = 60
 DESCRIPTION_CHARS = 1000
 #: Matches a query may return per page (shrimp's own maximum).
 QUERY_PAGE = 20
+#: Creates carried by one `split_tasks` call: its reply (~500 characters a task) and the
+#: rewrite of tasks.json stay small beside a 15 s timeout even on a plan of thousands.
+CREATE_BATCH = 50
+#: From this many uids on, one `list_tasks` finds them cheaper than a query per uid.
+LIST_FROM = 4
 #: Shrimp closes a task on `verify_task` with a score of at least 80.
 DONE_SCORE = 100
 DONE_SUMMARY = "Marked done in taskbot; the user finished this step, nothing is left to check."
@@ -69,8 +85,19 @@ class PlanItem:
 
 def task_name(task: Task) -> str:
     """`<title> [<uid>]`: readable in shrimp, and found again by the uid."""
-    room = max(NAME_CHARS - len(task.uid) - 3, 10)
-    return f"{one_line_title(task.title, min(NAME_TITLE_CHARS, room))} [{task.uid}]"
+    budget = min(NAME_TITLE_CHARS, max(NAME_CHARS - len(task.uid) - 3, 10))
+    cut = budget
+    title = one_line_title(task.title, cut)
+    # Shrimp counts JavaScript string length, UTF-16 units: an emoji counts twice, and a
+    # name past its limit is refused, so the title is clipped until it fits in units.
+    while _js_length(title) > budget:
+        cut -= 1
+        title = one_line_title(task.title, cut)
+    return f"{title} [{task.uid}]"
+
+
+def _js_length(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
 
 
 def task_description(task: Task) -> str:
@@ -114,6 +141,7 @@ class ShrimpIntegration(McpIntegration):
         # Shrimp reads and rewrites tasks.json whole per call: overlapping sequences of ours
         # would lose one another's writes or act on a stale status.
         self._lock = asyncio.Lock()
+        self._creates: GroupCall[Task, str] = GroupCall(self._create_batch, max_items=CREATE_BATCH)
 
     def _launch(self) -> Launch:
         env = {"DATA_DIR": str(self.state_dir), "TEMPLATES_USE": "en", "ENABLE_GUI": "false"}
@@ -121,6 +149,8 @@ class ShrimpIntegration(McpIntegration):
 
     async def _apply(self, change: Change) -> str | None:
         task = snapshot(change)
+        if change.op is Operation.CREATE:
+            return await self._creates.submit(task)
         async with self._lock:
             if change.op is Operation.DELETE:
                 await self._remove(task.uid)
@@ -182,13 +212,41 @@ class ShrimpIntegration(McpIntegration):
 
     # -- the steps of one change, always under the lock --------------------------------------
 
+    async def _create_batch(self, tasks: list[Task]) -> list[str | Exception]:
+        """Copy the tasks shrimp lacks in one append; each task's shrimp id, or its failure."""
+        async with self._lock:
+            found = await self._lookup([task.uid for task in tasks])
+            missing = list({t.uid: t for t in tasks if t.uid not in found}.values())
+            if missing:
+                reply = await self._call_split([_entry(task) for task in missing])
+                found |= _by_uid(parse_items(reply), {task.uid for task in missing})
+            outcomes: list[str | Exception] = []
+            for task in tasks:
+                if task.uid not in found:  # refused within the group: alone, it fails alone
+                    try:
+                        found[task.uid] = await self._ensure(task)
+                    except ToolFailed as exc:
+                        outcomes.append(exc)
+                        continue
+                outcomes.append(found[task.uid].id)
+            return outcomes
+
+    async def _lookup(self, uids: list[str]) -> dict[str, PlanItem]:
+        """The copies shrimp holds of these uids (the first, should a fault have made two)."""
+        wanted = set(uids)
+        if len(wanted) < LIST_FROM:
+            found = {uid: await self._one(uid) for uid in wanted}
+            return {uid: item for uid, item in found.items() if item is not None}
+        return _by_uid(await self.plan(), wanted)
+
     async def _ensure(self, task: Task) -> PlanItem:
         """The task's copy, created (alone, appended to the plan) when shrimp has none."""
         found = await self._one(task.uid)
         if found is not None:
             return found
-        await self._call_split([_entry(task)])
-        return self._must(await self._one(task.uid), task.uid)
+        reply = await self._call_split([_entry(task)])
+        made = _by_uid(parse_items(reply), {task.uid}).get(task.uid)
+        return made or self._must(await self._one(task.uid), task.uid)
 
     async def _split_missing(self, steps: Sequence[Task], have: dict[str, PlanItem | None]) -> None:
         entries: list[dict[str, Any]] = []
@@ -206,10 +264,14 @@ class ShrimpIntegration(McpIntegration):
             if have[step.uid] is None:
                 have[step.uid] = await self._one(step.uid)
 
-    async def _call_split(self, entries: list[dict[str, Any]]) -> None:
-        # Shrimp reports bad input as plain text, not as an error: callers look the tasks up.
+    async def _call_split(self, entries: list[dict[str, Any]]) -> str:
+        """Append the entries; the reply lists the tasks made, each with its new id.
+
+        Shrimp reports bad input as plain text, not as an error: a task missing from the
+        reply was refused (callers look it up to be sure).
+        """
         arguments = {"updateMode": "append", "tasksRaw": json.dumps(entries, ensure_ascii=False)}
-        await self._call_text("split_tasks", arguments)
+        return await self._call_text("split_tasks", arguments)
 
     async def _complete(self, item: PlanItem) -> None:
         if item.status == COMPLETED:
@@ -250,6 +312,15 @@ class ShrimpIntegration(McpIntegration):
         if item is None:
             raise ToolFailed(f"shrimp holds no task for uid {uid}", server=self.name)
         return item
+
+
+def _by_uid(items: list[PlanItem], wanted: set[str]) -> dict[str, PlanItem]:
+    """The first item for each wanted uid, as `find` would pick it."""
+    found: dict[str, PlanItem] = {}
+    for item in items:
+        if item.uid in wanted and item.uid not in found:
+            found[item.uid] = item
+    return found
 
 
 def _entry(task: Task) -> dict[str, Any]:

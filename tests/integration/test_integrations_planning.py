@@ -13,14 +13,15 @@ from typing import Any
 
 import pytest
 
-from core.errors import ServerUnavailable
-from core.models import Change, Operation, Task, new_uid
+from core.errors import ServerUnavailable, ToolFailed
+from core.models import Change, Operation, Task, TaskStatus, new_uid
 from core.settings import ServerConfig, load_config
 from integrations import SemanticMemoryIntegration, ShrimpIntegration, build_integrations
+from integrations import shrimp as shrimp_module
 from integrations.filesystem import NAME_CHARS, FilesystemIntegration, safe_file_name
 from integrations.mcp import HttpServerHandle, McpIntegration
 from integrations.mcp.launch import REPO_ROOT
-from integrations.semantic import PROJECT
+from integrations.semantic import BATCH_TOOL, PROJECT
 from integrations.shrimp import parse_items
 from tests.integration.conftest import NOW, free_port, make_task
 from tests.integration.contract import Copy, IntegrationContract, Servers, server_fixture
@@ -56,6 +57,24 @@ async def _semantic_copies(integration: McpIntegration, uid: str) -> list[Copy]:
         for memory in await _memories(integration)
         if memory["metadata"].get("task_uid") == uid
     ]
+
+
+def _watch_calls(integration: McpIntegration, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The tools the integration calls from now on, in order; the server answers as ever."""
+    sent: list[str] = []
+    real = integration.handle.call
+
+    async def call(
+        tool: str,
+        arguments: Any = None,
+        *,
+        timeout: float,  # noqa: ASYNC109 - the signature of the handle's call, passed on
+    ) -> object:
+        sent.append(tool)
+        return await real(tool, arguments, timeout=timeout)
+
+    monkeypatch.setattr(integration.handle, "call", call)
+    return sent
 
 
 SERVERS: Servers = {
@@ -152,6 +171,63 @@ async def test_deleting_a_middle_step_joins_its_neighbours(shrimp: ShrimpIntegra
     chain = await _chain(shrimp)
     assert "Paint walls" not in chain
     assert chain["Clean up"] == ("Buy paint",)
+
+
+async def test_a_burst_of_creates_shares_one_lookup_and_one_append_and_copies_each_once(
+    shrimp: ShrimpIntegration, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    earlier = [make_task(id=40 + n, title=f"Earlier {n}") for n in range(3)]
+    earlier_ids = [await shrimp.apply(Change(Operation.CREATE, task)) for task in earlier]
+    fresh = [make_task(id=50 + n, title=f"Fresh {n}") for n in range(9)]
+    sent = _watch_calls(shrimp, monkeypatch)
+
+    # Replays of the earlier creates ride along, as after a lost reply.
+    ids = await asyncio.gather(
+        *(shrimp.apply(Change(Operation.CREATE, task)) for task in [*fresh, *earlier])
+    )
+
+    assert sent == ["list_tasks", "split_tasks"]
+    assert ids[9:] == earlier_ids
+    for task, shrimp_id in zip([*fresh, *earlier], ids, strict=True):
+        (copy,) = await shrimp.find(task.uid)
+        assert (copy.id, copy.name) == (shrimp_id, task.title)
+    assert len(await shrimp.plan()) == 12
+
+
+async def test_an_entry_shrimp_refuses_fails_its_own_create_and_the_rest_of_the_group_lands(
+    shrimp: ShrimpIntegration, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tasks = [make_task(id=60 + n, title=f"Grouped {n}") for n in range(5)]
+    bad = tasks[2]
+    real_name = shrimp_module.task_name
+
+    def name(task: Task) -> str:  # past shrimp's 100-character limit for one task only
+        return f"{'x' * 100} [{task.uid}]" if task.uid == bad.uid else real_name(task)
+
+    monkeypatch.setattr(shrimp_module, "task_name", name)
+
+    outcomes = await asyncio.gather(
+        *(shrimp.apply(Change(Operation.CREATE, task)) for task in tasks),
+        return_exceptions=True,
+    )
+
+    assert isinstance(outcomes[2], ToolFailed)
+    assert all(isinstance(outcome, str) for n, outcome in enumerate(outcomes) if n != 2)
+    assert await shrimp.find(bad.uid) == []
+    for task in tasks[:2] + tasks[3:]:
+        assert [item.name for item in await shrimp.find(task.uid)] == [task.title]
+
+
+async def test_a_title_of_emoji_fits_shrimps_name_limit_counted_in_utf16_units(
+    shrimp: ShrimpIntegration,
+) -> None:
+    task = make_task(title="🎉" * 70)
+
+    shrimp_id = await shrimp.apply(Change(Operation.CREATE, task))
+
+    (copy,) = await shrimp.find(task.uid)
+    assert copy.id == shrimp_id
+    assert copy.name == "🎉" * 29 + "…"
 
 
 async def test_an_empty_plan_reads_as_empty_whatever_language_the_notice_is_in(
@@ -275,6 +351,45 @@ async def test_a_remote_memory_refuses_a_wrong_api_key(
     with pytest.raises(ServerUnavailable, match="failed to start"):
         await memory.start()
     await memory.close()
+
+
+async def test_a_burst_of_memory_stores_travels_in_one_call_and_each_task_keeps_its_own_key(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, no_leaked_children: None
+) -> None:
+    tasks = [make_task(id=n, title=f"Errand number {n}", chat_id=3) for n in range(12)]
+    async with SemanticMemoryIntegration(data_dir=data_dir) as memory:
+        sent = _watch_calls(memory, monkeypatch)
+        # All twelve arrive in one turn of the loop, so one call carries them.
+        keys = await asyncio.gather(*(memory.apply(Change(Operation.CREATE, t)) for t in tasks))
+        done = tasks[4].evolve(status=TaskStatus.DONE, version=2)
+        again = await memory.apply(Change(Operation.COMPLETE, done, keys[4]))
+        stored = [await memory._get(str(key)) for key in keys]
+
+    assert sent[:2] == ["store_memories", "store_memories"]
+    assert "store_memory" not in sent
+    assert len(set(keys)) == 12
+    assert again == keys[4]
+    for task, memory_item in zip(tasks, stored, strict=True):
+        assert memory_item is not None
+        assert memory_item["metadata"]["task_uid"] == task.uid
+        assert memory_item["content"].splitlines()[0] == task.title
+    assert stored[4] is not None and stored[4]["metadata"]["status"] == "done"
+
+
+async def test_a_memory_server_that_does_not_announce_the_batch_tool_gets_one_store_per_change(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, no_leaked_children: None
+) -> None:
+    tasks = [make_task(id=n, title=f"Errand number {n}", chat_id=4) for n in range(3)]
+    async with SemanticMemoryIntegration(data_dir=data_dir) as memory:
+        # As the hosted HPKV would announce its tools: store_memory, but no store_memories.
+        memory.handle.tools = memory.handle.tools - {BATCH_TOOL}
+        sent = _watch_calls(memory, monkeypatch)
+        keys = await asyncio.gather(*(memory.apply(Change(Operation.CREATE, t)) for t in tasks))
+        owners = [(await memory._get(str(key)) or {}).get("metadata", {}) for key in keys]
+
+    assert sent[:3] == ["store_memory"] * 3
+    assert BATCH_TOOL not in sent
+    assert [owner.get("task_uid") for owner in owners] == [t.uid for t in tasks]
 
 
 # -- filesystem: what users keep with a task ------------------------------------------------

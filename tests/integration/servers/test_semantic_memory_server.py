@@ -14,6 +14,8 @@ from .conftest import ToolClient, open_server, shared_server
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(90)]
 
+#: The server's MAX_BATCH (importing the server module would configure this process's logging).
+MAX_BATCH = 256
 TASKS = ["Rent for December", "Buy milk", "Fix the bike", "Call the dentist"]
 
 
@@ -108,6 +110,74 @@ async def test_unknown_and_deleted_keys_give_clear_errors(memory: ToolClient) ->
     assert deleted == {"key": key, "deleted": True}
     assert "not found" in await memory.fail("get_memory", key=key)
     assert "not found" in await memory.fail("delete_memory", key=key)
+
+
+async def test_store_memories_answers_each_item_in_order_and_a_refused_one_fails_alone(
+    memory: ToolClient,
+) -> None:
+    meta = {"task_uid": "task-batch-1", "status": "open"}
+    results = await memory.call(
+        "store_memories",
+        memories=[
+            {"content": "Water the plants", "project_name": "batch", "metadata": meta},
+            {"content": "   ", "project_name": "batch"},
+            {"content": "Oil the hinges", "project_name": "batch", "colour": "red"},
+            {"content": "Book a table", "project_name": "batch", "session_name": "u9"},
+            {
+                "content": "Water the plants on the balcony",
+                "project_name": "batch",
+                "metadata": meta | {"status": "done"},
+            },
+        ],
+    )
+
+    assert [sorted(r) for r in results] == [["key"], ["error"], ["error"], ["key"], ["key"]]
+    assert results[1]["error"] == "content must not be empty"
+    assert "colour" in results[2]["error"]
+    assert results[4] == results[0]  # the same task: later item wins, same key
+    stored = await memory.call("get_memory", key=results[0]["key"])
+    assert (stored["content"], stored["metadata"]["status"]) == (
+        "Water the plants on the balcony",
+        "done",
+    )
+    assert (await memory.call("get_memory", key=results[3]["key"]))["session_name"] == "u9"
+    hits = await memory.call("search_memory", query="book", project_name="batch", minScore=0)
+    assert sorted(hit["content"] for hit in hits) == [
+        "Book a table",
+        "Water the plants on the balcony",
+    ]
+
+
+async def test_batch_stored_memories_score_exactly_as_single_stored_ones(
+    memory: ToolClient,
+) -> None:
+    texts = [*TASKS, "Renew the car insurance before it lapses at the end of the month"]
+
+    for text in texts:
+        await memory.call("store_memory", content=text, project_name="one-by-one")
+    await memory.call(
+        "store_memories", memories=[{"content": t, "project_name": "together"} for t in texts]
+    )
+
+    for query in ("pay the flat", "bicycle repair", "vehicle cover"):
+        single = await memory.call(
+            "search_memory", query=query, project_name="one-by-one", minScore=0, topK=9
+        )
+        batched = await memory.call(
+            "search_memory", query=query, project_name="together", minScore=0, topK=9
+        )
+        assert [(h["content"], h["score"]) for h in batched] == [
+            (h["content"], h["score"]) for h in single
+        ]
+
+
+async def test_store_memories_refuses_an_oversized_call_whole(memory: ToolClient) -> None:
+    too_many = [{"content": f"note {n}", "project_name": "huge"} for n in range(MAX_BATCH + 1)]
+
+    error = await memory.fail("store_memories", memories=too_many)
+
+    assert error == f"at most {MAX_BATCH} memories per call, got {MAX_BATCH + 1}"
+    assert await memory.call("search_memory", query="note", project_name="huge") == []
 
 
 async def test_keyword_fallback_works_and_the_model_embeds_its_rows_later(
