@@ -148,6 +148,9 @@ async def test_search_finds_by_meaning_within_the_chat_only(start_bot: StartBot)
     assert "Rent for December" in lines[1]
     assert "Pay the flat rent" not in reply["text"]
     assert "Buy milk" not in reply["text"]
+    assert "Fix the bike" not in reply["text"]  # a different subject is not a result
+    (nothing,) = await world.say("/search xyzzy qwerty")
+    assert "Nothing matches" in nothing["text"]
 
 
 async def test_search_falls_back_to_words_when_the_memory_server_is_off(
