@@ -2,19 +2,21 @@
 
 The same sandbox, bot and MCP servers as `taskbot demo`, but you type: each line goes to the
 bot as a Telegram message from you, its replies print as they arrive (reminders too, when
-they fall due), and a bare number presses that button of the last keyboard shown. Tasks
-stay in the data directory between sessions. `/quit` or end of input leaves.
+they fall due), and `[2]` presses button 2 of the last keyboard shown (a bare number is a
+message: the bot asks for numbers, a priority say). Tasks stay in the data directory
+between sessions. `/quit` or end of input leaves.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from bot.demo import DEMO_TOKEN, plain_text
+from bot.demo import DEMO_TOKEN
 from bot.runtime import Runtime
 from bot.sandbox import TelegramSandbox
 from core.logging import setup_logging
@@ -23,6 +25,7 @@ from core.settings import AppConfig, RuntimeEnv
 USER_ID = 1001
 ADMIN_GROUP = -1_000_500
 QUIT = "/quit"
+_PRESS = re.compile(r"\[(\d+)\]")
 SETTLE_QUIET_S = 1.5  # at the end, the bot counts as done after this long without output
 SETTLE_MAX_S = 15.0  # bounds that wait when something keeps talking
 
@@ -38,10 +41,13 @@ class _Screen:
         self.buttons: list[tuple[Json, str]] = []
         self._seen_messages = 0
         self._seen_edits = 0
+        self._seen_answers = 0
 
     def _unseen(self) -> bool:
-        return len(self.sb.messages(USER_ID)) > self._seen_messages or (
-            len(self.sb.edits) > self._seen_edits
+        return (
+            len(self.sb.messages(USER_ID)) > self._seen_messages
+            or len(self.sb.edits) > self._seen_edits
+            or len(self.sb.callback_answers) > self._seen_answers
         )
 
     async def follow(self) -> None:
@@ -74,13 +80,19 @@ class _Screen:
         for edit in edits:  # each is the message as that edit left it
             if edit["chat"]["id"] == USER_ID:
                 self._print(edit, edited=True)
+        answers = self.sb.callback_answers[self._seen_answers :]
+        self._seen_answers = len(self.sb.callback_answers)
+        for answer in answers:  # the pop-up a press gets (Telegram shows it briefly)
+            if answer.get("text"):
+                self.out.write(f"  bot ⓘ {answer['text']}\n")
+        self.out.flush()
 
     def _print(self, message: Json, *, edited: bool) -> None:
         prefix = "(edited) " if edited else ""
         body = message.get("text") or message.get("caption") or ""
         if "document" in message:
             body = f"[file {message['document'].get('file_name', '')}] {body}"
-        lines = (prefix + plain_text(body)).splitlines() or [""]
+        lines = (prefix + body).splitlines() or [""]  # the sandbox keeps text, not HTML
         self.out.write(f"  bot │ {lines[0]}\n")
         for line in lines[1:]:
             self.out.write(f"      │ {line}\n")
@@ -128,7 +140,8 @@ async def run_chat(
         assert runtime.orch is not None
         out.write(
             f"taskbot chat · {len(runtime.orch.integrations)} MCP servers · data in {data_dir}\n"
-            f"Type to the bot (try /help). A number presses that button. {QUIT} leaves.\n"
+            f"Type to the bot (try /help). [1] presses button 1 of the last keyboard. "
+            f"{QUIT} leaves.\n"
         )
         out.flush()
         screen = _Screen(sb, out)
@@ -153,8 +166,13 @@ async def _relay(
             return
         if not line:
             continue
-        if line.isdigit() and screen.buttons:
-            number = int(line)
+        press = _PRESS.fullmatch(line)
+        if press:
+            number = int(press.group(1))
+            if not screen.buttons:
+                out.write("  (no keyboard shown yet)\n")
+                out.flush()
+                continue
             if not 1 <= number <= len(screen.buttons):
                 out.write(f"  (no button {number}; the last keyboard has {len(screen.buttons)})\n")
                 out.flush()

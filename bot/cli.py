@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.errors import TaskbotError, ToolFailed
+from core.errors import ConfigError, TaskbotError, ToolFailed
 from core.logging import setup_logging
 from core.settings import AppConfig, RuntimeEnv, load_config
 
@@ -30,7 +30,9 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the bot (polling); needs BOT_TOKEN")
     run.add_argument("--metrics-port", type=int, default=8080, help="0 picks a free port")
     demo = sub.add_parser("demo", help="local sandbox + bot + servers, a short conversation")
-    demo.add_argument("--data-dir", default="data/demo", help="wiped and reused by each demo")
+    demo.add_argument(
+        "--data-dir", default="data/demo", help="made by the demo, wiped by the next (no other)"
+    )
     demo.add_argument("--all", action="store_true", help="enable every server in the config")
     chat = sub.add_parser("chat", help="talk to the bot from this terminal (local sandbox)")
     chat.add_argument("--data-dir", default="data/chat", help="kept between sessions")
@@ -236,10 +238,30 @@ def render_table(rows: list[tuple[str, str, str, str]]) -> str:
     return "\n".join(lines)
 
 
-def wipe(path: Path) -> None:
-    if path.exists():
+#: Left in every directory the demo makes: the only directories it will wipe again.
+DEMO_MARK = ".taskbot-demo"
+
+
+def reset_demo_dir(path: Path) -> None:
+    """Empty a directory for a fresh demo; refuse one the demo did not make or a bot holds.
+
+    The demo starts from nothing each time, but `--data-dir ./data` must never cost anyone
+    their tasks: only an empty or missing directory, or one carrying the demo's mark, is
+    wiped, and never while a bot (or a chat) runs on it.
+    """
+    from bot.datadir import DataDirLock
+
+    if path.exists() and any(path.iterdir()):
+        if not (path / DEMO_MARK).exists():
+            raise ConfigError(
+                f"{path} holds data the demo did not make; the demo only wipes its own "
+                "directories: pick another --data-dir"
+            )
+        with DataDirLock(path):  # raises DataDirBusy while a bot runs there
+            pass
         shutil.rmtree(path)
-    path.mkdir(parents=True)
+    path.mkdir(parents=True, exist_ok=True)
+    (path / DEMO_MARK).write_text("made by `taskbot demo`; wiped by the next one\n")
 
 
 def elapsed_ms(began: float) -> float:

@@ -8,13 +8,11 @@ would notice went wrong (no reply, a task missing on a server).
 from __future__ import annotations
 
 import asyncio
-import html
-import re
 import time
 from pathlib import Path
 from typing import Any
 
-from bot.cli import elapsed_ms, render_table, wipe
+from bot.cli import elapsed_ms, render_table, reset_demo_dir
 from bot.handlers.admin import health_table
 from bot.runtime import Runtime
 from bot.sandbox import TelegramSandbox
@@ -31,13 +29,8 @@ REPLY_WAIT_S = 15.0
 Json = dict[str, Any]
 
 
-def plain_text(body: str) -> str:
-    """Telegram HTML as a terminal shows it: tags dropped, entities decoded."""
-    return html.unescape(re.sub(r"<[^>]+>", "", body))
-
-
 def _show(who: str, body: str) -> None:
-    lines = plain_text(body).splitlines() or [""]
+    lines = body.splitlines() or [""]  # the sandbox keeps a message's text, not its HTML
     print(f"  {who:>5} │ {lines[0]}")
     for line in lines[1:]:
         print(f"        │ {line}")
@@ -69,7 +62,7 @@ class _Conversation:
 
 
 async def run_demo(config: AppConfig, data_dir: Path, *, enable_all: bool = False) -> int:
-    wipe(data_dir)
+    reset_demo_dir(data_dir)
     setup_logging(data_dir / "logs", console=False)
     if enable_all:
         config = config.with_servers(**{n: {"enabled": True} for n in config.servers})

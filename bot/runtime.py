@@ -78,7 +78,11 @@ class Runtime:
         await self._check_bot_api(bot)
         self.notifier = notifier = attach_notifier(orch, bot, self.env)
         self.delivery = delivery = notifier.delivery
-        await orch.start()
+        try:
+            await orch.start()
+        except BaseException:
+            await bot.session.close()
+            raise
         # The runtime's clock is read on every call, so a test can move time for reminders.
         self.reminders = reminders = ReminderService(orch, clock=lambda: self.clock())
         reminders.sender = ReminderCards(delivery, default_lang=self.config.defaults.language)

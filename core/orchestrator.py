@@ -149,28 +149,45 @@ class EnterpriseTaskOrchestrator:
             if self._started:
                 return
             await self.store.open()
-            self.integrations = dict(self._build_integrations())
-            for name, cfg in self.config.servers.items():
-                live = name in self.integrations
-                self.health.add(
-                    name,
-                    priority=cfg.priority,
-                    required=cfg.required,
-                    timeout=cfg.timeout,
-                    enabled=live,
-                )
-                if live:
-                    self.breakers[name] = CircuitBreaker(
-                        name,
-                        threshold=self.config.circuit_breaker_threshold,
-                        cooldown=self.config.circuit_breaker_cooldown,
-                        clock=self._clock,
-                        on_change=self._breaker_changed,
-                    )
-            await asyncio.gather(*(self._start_one(n) for n in self.integrations))
+            try:
+                await self._start_servers()
+            except BaseException:
+                # A half-started orchestrator must not outlive the error: aiosqlite's worker
+                # thread alone keeps the process from exiting.
+                await self._close_started()
+                raise
             self._started = True
         # Work acknowledged before a crash or a stop is still in the outbox: send it now.
         self._spawn(self.sync())
+
+    async def _close_started(self) -> None:
+        await asyncio.gather(
+            *(self._close_one(n, i) for n, i in self.integrations.items()),
+            return_exceptions=True,
+        )
+        await self.store.close()
+
+    async def _start_servers(self) -> None:
+        """Build the enabled integrations, their health entries and breakers; start them."""
+        self.integrations = dict(self._build_integrations())
+        for name, cfg in self.config.servers.items():
+            live = name in self.integrations
+            self.health.add(
+                name,
+                priority=cfg.priority,
+                required=cfg.required,
+                timeout=cfg.timeout,
+                enabled=live,
+            )
+            if live:
+                self.breakers[name] = CircuitBreaker(
+                    name,
+                    threshold=self.config.circuit_breaker_threshold,
+                    cooldown=self.config.circuit_breaker_cooldown,
+                    clock=self._clock,
+                    on_change=self._breaker_changed,
+                )
+        await asyncio.gather(*(self._start_one(n) for n in self.integrations))
 
     def _build_integrations(self) -> Mapping[str, Integration]:
         if self._given is not None:

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from core.errors import ConfigError
 
@@ -74,6 +74,12 @@ class ServerConfig(_Strict):
         if value is not None and not re.fullmatch(r"[A-Z_][A-Z0-9_]*", value):
             raise ValueError("must be the NAME of an environment variable, not a key")
         return value
+
+    @model_validator(mode="after")
+    def _http_has_url(self) -> ServerConfig:
+        if self.transport == "http" and not self.url:
+            raise ValueError("transport 'http' needs a url")
+        return self
 
 
 class RateLimiting(_Strict):

@@ -65,9 +65,9 @@ async def test_a_terminal_user_adds_a_task_and_completes_it_by_button_number(
 
     await term.type("/new Buy milk tomorrow 18:00")
     await term.wait_for("[5 🗑 Delete]")
-    await term.type("9")
+    await term.type("[9]")
     await term.wait_for("(no button 9; the last keyboard has 5)")
-    await term.type("1")  # ✅ Done
+    await term.type("[1]")  # ✅ Done
     await term.wait_for("(edited) ✔️ Done: #1 Buy milk")
     await term.type("/quit")
     code = await asyncio.wait_for(term.process.wait(), 60)
@@ -75,6 +75,32 @@ async def test_a_terminal_user_adds_a_task_and_completes_it_by_button_number(
     assert code == 0
     assert "bot │ ✅ Saved task #1: Buy milk" in term.seen
     assert "[1 ✅ Done]" in term.seen
+
+
+async def test_a_bare_number_is_an_answer_to_the_bot_not_a_button_press(tmp_path: Path) -> None:
+    term = await _chat(tmp_path)
+    await term.wait_for("/quit leaves.")
+
+    await term.type("/new")
+    await term.wait_for("[1 ✖️ Cancel]")
+    await term.type("2024")  # a title that is a number
+    await term.wait_for("When is it due?")
+    await term.type("/quit")
+
+    assert await asyncio.wait_for(term.process.wait(), 60) == 0
+    assert "Cancelled" not in term.seen
+
+
+async def test_text_that_looks_like_html_is_shown_as_typed(tmp_path: Path) -> None:
+    term = await _chat(tmp_path)
+    await term.wait_for("/quit leaves.")
+
+    await term.type("/new <b>bold</b> & <i>soap</i>")
+    await term.wait_for("Saved task #1")
+    await term.type("/quit")
+
+    assert await asyncio.wait_for(term.process.wait(), 60) == 0
+    assert "Saved task #1: <b>bold</b> & <i>soap</i>" in term.seen
 
 
 async def test_lines_piped_in_at_once_are_all_answered_in_order_before_it_exits(

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.cli import DEMO_MARK
 from bot.datadir import DataDirLock
 from core.monitoring import SNAPSHOT_NAME, write_snapshot
 from core.orchestrator import EnterpriseTaskOrchestrator
@@ -72,3 +73,47 @@ def test_health_beside_a_bot_that_has_not_checked_yet_is_a_clear_error(tmp_path:
     assert "is in use by a running taskbot" in result.stderr
     assert result.stderr.strip().endswith("it has written no health snapshot yet")
     assert not (data_dir / "servers").exists()
+
+
+def test_a_server_that_cannot_be_built_is_an_error_and_the_command_exits(tmp_path: Path) -> None:
+    """Regression: the store stayed open after a start-up error and the process never exited."""
+    config = load_config().with_servers(
+        memory={
+            "transport": "http",
+            "url": "http://127.0.0.1:9/mcp",
+            "api_key_env": "TASKBOT_TEST_UNSET_KEY",
+        }
+    )
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config.model_dump(mode="json")))
+
+    result = taskbot("--config", str(path), "health", "--data-dir", str(tmp_path / "data"))
+
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "taskbot: servers.memory: environment variable TASKBOT_TEST_UNSET_KEY is empty"
+    )
+
+
+def test_the_demo_refuses_to_wipe_a_directory_it_did_not_make(tmp_path: Path) -> None:
+    """Regression: `taskbot demo --data-dir ./data` deleted a real data directory."""
+    seed(tmp_path / "data", "Pay rent")
+
+    result = taskbot("demo", "--data-dir", str(tmp_path / "data"))
+
+    assert result.returncode == 2
+    assert "the demo only wipes its own directories" in result.stderr
+    assert (tmp_path / "data" / "taskbot.db").exists()
+
+
+def test_the_demo_does_not_wipe_its_own_directory_while_a_bot_runs_there(tmp_path: Path) -> None:
+    demo_dir = tmp_path / "demo"
+    demo_dir.mkdir()
+    (demo_dir / DEMO_MARK).write_text("")
+    (demo_dir / "kept.txt").write_text("still here")
+    with DataDirLock(demo_dir):
+        result = taskbot("demo", "--data-dir", str(demo_dir))
+
+    assert result.returncode == 2
+    assert "is in use by a running taskbot" in result.stderr
+    assert (demo_dir / "kept.txt").read_text() == "still here"

@@ -53,6 +53,7 @@ def test_the_specifications_minimal_shape_is_accepted_as_is() -> None:
         ({"servers": {"jira": {}}}, "servers"),
         ({"circuit_breaker_threshold": 0}, "circuit_breaker_threshold"),
         ({"servers": {"deltatask": {"enabld": True}}}, "servers.deltatask.enabld"),
+        ({"servers": {"deltatask": {"transport": "http"}}}, "servers.deltatask"),
     ],
 )
 def test_a_bad_value_is_reported_with_its_path(patch: dict[str, object], where: str) -> None:
