@@ -77,6 +77,12 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(run_demo(config, Path(args.data_dir), enable_all=args.all))
         data_dir = Path(getattr(args, "data_dir", None) or env.data_dir)
         if args.command == "health":
+            if not data_dir.is_dir():  # a typo would start servers on a new, empty store
+                print(
+                    f"taskbot: no data directory {data_dir} (set TASKBOT_DATA_DIR or --data-dir)",
+                    file=sys.stderr,
+                )
+                return 2
             return asyncio.run(_health(config, data_dir))
         if args.command == "stats":
             return asyncio.run(_stats(data_dir))

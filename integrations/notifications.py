@@ -212,7 +212,7 @@ class NotificationsIntegration(McpIntegration):
             return None
         title, message = task_message(task, change.op)
         key = f"{task.uid}:{change.op.value}:{task.version}"
-        await self._send_all(channels, title, message, key)
+        await self._send_all(channels, title, message, key, task_id=str(task.id))
         return None
 
     async def _erase(self, change: Change, external_id: str | None) -> None:
@@ -254,6 +254,8 @@ class NotificationsIntegration(McpIntegration):
         title: str,
         message: str,
         key: str | None,
+        *,
+        task_id: str | None = None,
     ) -> list[Delivery]:
         deliveries = []
         for channel in channels:
@@ -263,6 +265,8 @@ class NotificationsIntegration(McpIntegration):
                 "title": title,
                 "message": message,
             }
+            if task_id is not None:
+                arguments["task_id"] = task_id
             if key is not None:
                 arguments["idempotency_key"] = f"{key}:{channel.kind.value}"
             raw = await self._call_dict("send_notification", arguments)

@@ -290,12 +290,14 @@ async def send_notification(
     priority: Priority = "normal",
     channel: Channel = "telegram",
     idempotency_key: str | None = None,
+    task_id: str | None = None,
 ) -> dict[str, Any]:
     """Send now: telegram items are queued for the bot; webhook (URL) and email go out here."""
     _check_recipient(channel, recipient)
     now = to_iso(now_utc())
     item = {"recipient": recipient, "channel": channel, "title": title, "message": message}
     item |= {"priority": priority, "send_at": now, "idempotency_key": idempotency_key}
+    item["task_id"] = task_id
     stored, created = _enqueue(item, claim=channel != "telegram")
     if created and channel != "telegram":
         return await _deliver_and_settle(stored)

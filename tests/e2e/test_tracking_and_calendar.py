@@ -227,6 +227,7 @@ async def test_a_chats_webhook_gets_a_test_message_then_its_task_news_signed(
     assert headers["X-Taskbot-Signature"] == f"sha256={digest}"
     payload = json.loads(news)
     assert payload["title"] == "New task #1"
+    assert payload["task_id"] == "1"
     assert payload["message"].splitlines()[:2] == ["Pay rent", "Due 2026-12-05 18:00 UTC"]
     await synced(world, 2)
     assert len(receiver.received) == 2  # chat 2 set up nothing

@@ -86,6 +86,7 @@ def test_a_server_that_cannot_be_built_is_an_error_and_the_command_exits(tmp_pat
     )
     path = tmp_path / "config.json"
     path.write_text(json.dumps(config.model_dump(mode="json")))
+    (tmp_path / "data").mkdir()
 
     result = taskbot("--config", str(path), "health", "--data-dir", str(tmp_path / "data"))
 
@@ -117,3 +118,13 @@ def test_the_demo_does_not_wipe_its_own_directory_while_a_bot_runs_there(tmp_pat
     assert result.returncode == 2
     assert "is in use by a running taskbot" in result.stderr
     assert (demo_dir / "kept.txt").read_text() == "still here"
+
+
+def test_health_of_a_mistyped_data_directory_is_an_error_not_a_new_store(tmp_path: Path) -> None:
+    result = taskbot("health", "--data-dir", str(tmp_path / "dta"))
+
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"taskbot: no data directory {tmp_path / 'dta'} (set TASKBOT_DATA_DIR or --data-dir)"
+    )
+    assert not (tmp_path / "dta").exists()
