@@ -188,6 +188,10 @@ async def _backup_or_restore(config: AppConfig, data_dir: Path, restoring: str |
                 return await _restore(backups, restoring)
     except DataDirBusy as exc:
         print(f"taskbot: {exc}", file=sys.stderr)
+        if restoring is None:
+            print(
+                "  (a running bot backs itself up: send /backup in its admin chat)", file=sys.stderr
+            )
         return 3
     except BackupError as exc:
         print(f"taskbot: {exc.args[0]}; nothing was restored", file=sys.stderr)
@@ -229,7 +233,16 @@ async def _restore(backups: BackupIntegration, wanted: str) -> int:
         for problem in check.problems:
             print(f"  {problem}", file=sys.stderr)
         return 1
+    # The state being replaced is kept first: a restore of the wrong backup can be undone.
+    kept = await backups.create("pre-restore")
+    if not (await backups.verify(kept.backup_id)).ok:
+        print(
+            "taskbot: the current state could not be backed up; nothing was restored",
+            file=sys.stderr,
+        )
+        return 1
     restored = await backups.restore(backup_id)
+    print(f"the state before this restore is backup {kept.backup_id} (restore it to undo)")
     print(f"restored backup {backup_id}:")
     for name, path in sorted(restored.items()):
         print(f"  {name} -> {path}")

@@ -80,6 +80,20 @@ def test_backup_then_restore_by_id_brings_the_tasks_back(data_dir: Path) -> None
     assert (data_dir / "servers/filesystem/files/note.md").read_text() == "2 tasks\n"
 
 
+def test_a_restore_keeps_the_state_it_replaces_so_it_can_be_undone(data_dir: Path) -> None:
+    seed(data_dir, "Pay rent")
+    made = taskbot("backup", "--data-dir", str(data_dir))
+    seed(data_dir, "Written after the backup")
+
+    restored = taskbot("restore", backup_id(made.stdout), "--data-dir", str(data_dir))
+    undo = re.search(r"the state before this restore is backup (\S+) ", restored.stdout)
+    assert undo, restored.stdout
+    undone = taskbot("restore", undo.group(1), "--data-dir", str(data_dir))
+
+    assert undone.returncode == 0, undone.stderr
+    assert titles(data_dir) == ["Pay rent", "Written after the backup"]
+
+
 def test_an_archive_file_from_elsewhere_can_be_restored_by_its_path(
     data_dir: Path, tmp_path: Path
 ) -> None:
@@ -146,7 +160,8 @@ def test_backup_and_restore_refuse_while_a_bot_holds_the_data_directory(
 
     for refused in (made, restored):
         assert refused.returncode == 3
-        assert refused.stderr.strip() == (
+        assert refused.stderr.splitlines()[0] == (
             f"taskbot: {data_dir} is in use by a running taskbot (pid {os.getpid()}); stop it first"
         )
+    assert "send /backup in its admin chat" in made.stderr
     assert not (data_dir / "servers" / "backup").exists()
