@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from bot.texts import text
 from core.models import Task, TaskStatus
+from core.quickadd import Recurrence
 
 MESSAGE_LIMIT = 4096  # Telegram's hard cap on one message's text
 TITLE_IN_LIST = 120  # characters of a title shown in a list line; the card shows all of it
@@ -42,12 +43,29 @@ def task_details(task: Task, lang: str, tz: ZoneInfo, now: datetime | None = Non
         parts.append(text(lang, "due", when=when(task.deadline, tz, lang, now)))
         if now is not None and task.status is TaskStatus.OPEN and task.deadline < now:
             parts[-1] += f" ⚠️ {text(lang, 'overdue_mark')}"
+    if task.recurrence:
+        parts.append(repeat_text(task.recurrence, lang))
     if task.priority != 3:
         parts.append(text(lang, "priority", p=task.priority))
     parts += [f"#{esc(tag)}" for tag in task.tags]
     if task.assignee:
         parts.append("@" + esc(task.assignee))
     return "\n" + " · ".join(parts) if parts else ""
+
+
+def repeat_text(rule: str, lang: str) -> str:
+    """'🔁 every Mon 09:00' for a stored rule; a rule this version cannot read says so."""
+    try:
+        repeat = Recurrence.from_text(rule)
+    except ValueError:
+        return text(lang, "repeat.unknown")
+    at = f"{repeat.hour:02d}:{repeat.minute:02d}"
+    if repeat.weekday is not None:
+        day = text(lang, "weekdays").split()[repeat.weekday]
+        return text(lang, "repeat.weekly", day=day, time=at)
+    if repeat.day_of_month is not None:
+        return text(lang, "repeat.monthly", day=repeat.day_of_month, time=at)
+    return text(lang, "repeat.daily", time=at)
 
 
 def task_card(task: Task, lang: str, tz: ZoneInfo, now: datetime | None = None) -> str:

@@ -151,6 +151,10 @@ TEXTS: dict[str, str] = {
         "To add a task, send <code>/new</code> with its text, or just /new to be asked "
         "step by step. All commands: /help"
     ),
+    "repeat.daily": "🔁 every day {time}",
+    "repeat.weekly": "🔁 every {day} {time}",
+    "repeat.monthly": "🔁 monthly on day {day}, {time}",
+    "repeat.unknown": "🔁 repeats",
     "weekdays": "Mon Tue Wed Thu Fri Sat Sun",
     "bad_input": "⚠️ {reason}",
     "bad_input_hint": "⚠️ {reason}\nTry for example: <code>{suggestion}</code>",

@@ -150,6 +150,10 @@ TEXTS: dict[str, str] = {
         "Чтобы добавить задачу, пришлите <code>/new</code> и её текст или просто /new, "
         "и я спрошу по шагам. Все команды: /help"
     ),
+    "repeat.daily": "🔁 каждый день {time}",
+    "repeat.weekly": "🔁 еженедельно, {day} {time}",
+    "repeat.monthly": "🔁 каждый месяц {day} числа, {time}",
+    "repeat.unknown": "🔁 повторяется",
     "weekdays": "Пн Вт Ср Чт Пт Сб Вс",
     "bad_input": "⚠️ {reason}",
     "bad_input_hint": "⚠️ {reason}\nНапример: <code>{suggestion}</code>",

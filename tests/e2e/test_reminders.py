@@ -145,7 +145,8 @@ async def test_completing_a_recurring_task_creates_the_next_occurrence(
     start_bot: StartBot,
 ) -> None:
     world = await start_bot(())
-    await world.say("/new Standup every monday 9:00 #team")
+    (card,) = await world.say("/new Standup every monday 9:00 #team")
+    assert "🔁 every Mon 09:00" in card["text"]  # the card says it repeats
     monday = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
     (first,) = await world.orch.list_tasks(1)
     assert first.deadline == monday
