@@ -8,6 +8,8 @@ group's task news.
 
 from __future__ import annotations
 
+import re
+
 from aiogram import Bot, Router
 from aiogram.enums import ChatType
 from aiogram.filters import Command, CommandObject
@@ -62,18 +64,29 @@ async def notify(
         removed = await integration.channels.clear(chat_id)
         await message.answer(text(lang, "notify_off", count=removed))
         return
+    before = {c.kind: c.target for c in await integration.channels.of(chat_id)}
     channel = await integration.set_channel(chat_id, _KINDS[verb], words[1])
     kind, target = text(lang, f"channel.{channel.kind.value}"), esc(channel.target)
+    replaced = before.get(channel.kind)
+    note = ""
+    if replaced is not None and replaced != channel.target:
+        note = text(lang, "notify_replaced", kind=kind, old=esc(replaced)) + "\n"
     try:
         delivery = await integration.test_channel(channel)
         problem = None if delivery.status == "sent" else delivery.error or delivery.status
     except IntegrationError as exc:
         problem = str(exc)
     if problem is None:
-        await message.answer(text(lang, "notify_saved", kind=kind, target=target))
+        await message.answer(note + text(lang, "notify_saved", kind=kind, target=target))
         return
-    error = esc(one_line(problem, 120))
-    await message.answer(text(lang, "notify_saved_failed", kind=kind, target=target, error=error))
+    error = esc(one_line(_reason(problem), 120))
+    failed = text(lang, "notify_saved_failed", kind=kind, target=target, error=error)
+    await message.answer(note + failed)
+
+
+def _reason(problem: str) -> str:
+    """The server's failure as a person reads it: 'Connection refused', not the class name."""
+    return re.sub(r"^(?:\w+(?:Error|Refused|Exception): )?(?:\[Errno \d+\] )?", "", problem)
 
 
 async def _may_configure(message: Message, bot: Bot) -> bool:

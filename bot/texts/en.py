@@ -310,6 +310,7 @@ TEXTS: dict[str, str] = {
         "🔔 Saved: {kind} <code>{target}</code>, but the test message did not go through "
         "({error}). I'll keep trying."
     ),
+    "notify_replaced": "One {kind} per chat: <code>{old}</code> is replaced.",
     "notify_off": "🔕 Extra channels removed: {count}.",
     "notify_admins": "Only a group admin can change where this group's news goes.",
     "channel.webhook": "webhook",

@@ -313,6 +313,7 @@ TEXTS: dict[str, str] = {
         "🔔 Сохранено: {kind} <code>{target}</code>, но проверочное сообщение не дошло "
         "({error}). Буду пробовать ещё."
     ),
+    "notify_replaced": "В чате один {kind}: <code>{old}</code> заменён.",
     "notify_off": "🔕 Дополнительные каналы убраны: {count}.",
     "notify_admins": "Куда идут новости группы, меняют только её админы.",
     "channel.webhook": "вебхук",

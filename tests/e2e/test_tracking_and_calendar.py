@@ -240,15 +240,19 @@ async def test_notify_refuses_a_bad_webhook_and_off_removes_the_channels(
 
     (refused,) = await world.say("/notify webhook ftp://example.test/hook")
     (private,) = await world.say("/notify webhook http://10.0.0.5/admin")
-    await world.say(f"/notify webhook {receiver.url}")
+    await world.say(f"/notify webhook {receiver.url}/old")
+    (replaced,) = await world.say(f"/notify webhook {receiver.url}")
+    (mail,) = await world.say("/notify email bob@example.test")  # no SMTP server here
     (off,) = await world.say("/notify off")
     await world.say("/new Pay rent")
     await synced(world, 1)
 
     assert refused["text"].startswith("⚠️ A webhook must be an http:// or https:// address.")
     assert private["text"].startswith("⚠️ That address is in a private network")
-    assert off["text"] == "🔕 Extra channels removed: 1."
-    assert len(receiver.received) == 1  # only the test message, nothing after /notify off
+    assert replaced["text"].startswith(f"One webhook per chat: {receiver.url}/old is replaced.")
+    assert "(Connection refused)" in mail["text"]  # the reason, not the exception's class
+    assert off["text"] == "🔕 Extra channels removed: 2."  # the webhook and the e-mail
+    assert len(receiver.received) == 1  # the test post to /hook (/old has no route), no more
 
 
 async def test_by_default_a_webhook_into_the_bots_own_network_is_refused(
