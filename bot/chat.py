@@ -16,14 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from bot.demo import DEMO_TOKEN
-from bot.runtime import Runtime
+from bot.demo import USER_ID, local_bot
 from bot.sandbox import TelegramSandbox
 from core.logging import setup_logging
-from core.settings import AppConfig, RuntimeEnv
+from core.settings import AppConfig
 
-USER_ID = 1001
-ADMIN_GROUP = -1_000_500
 QUIT = "/quit"
 _PRESS = re.compile(r"\[(\d+)\]")
 SETTLE_QUIET_S = 1.5  # at the end, the bot counts as done after this long without output
@@ -123,20 +120,7 @@ async def run_chat(
     if enable_all:
         config = config.with_servers(**{n: {"enabled": True} for n in config.servers})
     reader = read_line or await _stdin_lines()
-    async with TelegramSandbox(token=DEMO_TOKEN) as sb:
-        env = RuntimeEnv(
-            bot_token=DEMO_TOKEN,
-            telegram_api_base=sb.base_url,
-            data_dir=data_dir,
-            admin_chat_id=ADMIN_GROUP,
-            admin_ids=frozenset({USER_ID}),
-        )
-        runtime = Runtime(config=config, env=env, metrics_port=None)
-        serving = asyncio.create_task(runtime.serve())
-        ready = asyncio.create_task(runtime.ready.wait())
-        await asyncio.wait({serving, ready}, return_when=asyncio.FIRST_COMPLETED)
-        if serving.done():
-            serving.result()  # start-up failed: raise what it raised
+    async with local_bot(config, data_dir) as (sb, runtime):
         assert runtime.orch is not None
         out.write(
             f"taskbot chat · {len(runtime.orch.integrations)} MCP servers · data in {data_dir}\n"
@@ -151,8 +135,6 @@ async def run_chat(
             await screen.settle()
         finally:
             following.cancel()
-            runtime.stop.set()
-            await serving
     return 0
 
 

@@ -8,7 +8,9 @@ would notice went wrong (no reply, a task missing on a server).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -61,11 +63,11 @@ class _Conversation:
         _show("bot", f"(edits the card) {edited.get('text', '')}")
 
 
-async def run_demo(config: AppConfig, data_dir: Path, *, enable_all: bool = False) -> int:
-    reset_demo_dir(data_dir)
-    setup_logging(data_dir / "logs", console=False)
-    if enable_all:
-        config = config.with_servers(**{n: {"enabled": True} for n in config.servers})
+@contextlib.asynccontextmanager
+async def local_bot(
+    config: AppConfig, data_dir: Path, *, metrics_port: int | None = None
+) -> AsyncIterator[tuple[TelegramSandbox, Runtime]]:
+    """A fresh sandbox and the bot serving it (demo and chat), started; stopped on exit."""
     async with TelegramSandbox(token=DEMO_TOKEN) as sb:
         env = RuntimeEnv(
             bot_token=DEMO_TOKEN,
@@ -74,22 +76,31 @@ async def run_demo(config: AppConfig, data_dir: Path, *, enable_all: bool = Fals
             admin_chat_id=ADMIN_GROUP,
             admin_ids=frozenset({USER_ID}),
         )
-        runtime = Runtime(config=config, env=env, metrics_port=0)
-        print(f"taskbot demo · Telegram sandbox at {sb.base_url} · data in {data_dir}")
-        began = time.perf_counter()
+        runtime = Runtime(config=config, env=env, metrics_port=metrics_port)
         serving = asyncio.create_task(runtime.serve())
         ready = asyncio.create_task(runtime.ready.wait())
         await asyncio.wait({serving, ready}, return_when=asyncio.FIRST_COMPLETED)
         if serving.done():
             serving.result()  # start-up failed: raise what it raised
-        assert runtime.orch is not None
-        print(f"started {len(runtime.orch.integrations)} MCP servers in {elapsed_ms(began):.0f} ms")
-        print()
         try:
-            ok = await _play(_Conversation(sb), runtime)
+            yield sb, runtime
         finally:
             runtime.stop.set()
             await serving
+
+
+async def run_demo(config: AppConfig, data_dir: Path, *, enable_all: bool = False) -> int:
+    reset_demo_dir(data_dir)
+    setup_logging(data_dir / "logs", console=False)
+    if enable_all:
+        config = config.with_servers(**{n: {"enabled": True} for n in config.servers})
+    print(f"taskbot demo · local Telegram sandbox · data in {data_dir}")
+    began = time.perf_counter()
+    async with local_bot(config, data_dir, metrics_port=0) as (sb, runtime):
+        assert runtime.orch is not None
+        print(f"started {len(runtime.orch.integrations)} MCP servers in {elapsed_ms(began):.0f} ms")
+        print()
+        ok = await _play(_Conversation(sb), runtime)
     print("demo finished:", "OK" if ok else "PROBLEMS (see above)")
     return 0 if ok else 1
 

@@ -128,3 +128,15 @@ def test_health_of_a_mistyped_data_directory_is_an_error_not_a_new_store(tmp_pat
         f"taskbot: no data directory {tmp_path / 'dta'} (set TASKBOT_DATA_DIR or --data-dir)"
     )
     assert not (tmp_path / "dta").exists()
+
+
+def test_the_demo_runs_end_to_end_and_again_on_its_own_directory(tmp_path: Path) -> None:
+    """The README's first command: every server reached, and a second run starts afresh."""
+    first = taskbot("demo", "--data-dir", str(tmp_path / "demo"))
+    second = taskbot("demo", "--data-dir", str(tmp_path / "demo"))
+
+    for run in (first, second):
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert run.stdout.rstrip().endswith("demo finished: OK")
+        assert "✗" not in run.stdout  # no server missing the task
+    assert "Saved task #1: Pay rent" in second.stdout  # the store was emptied in between
