@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import timedelta
 
@@ -48,8 +49,9 @@ class ReminderCards:
 
 
 def span(delta: timedelta, lang: str) -> str:
-    """'1 d 2 h', '45 min': the largest two units, rounded down to the minute."""
-    minutes = max(int(delta.total_seconds() // 60), 0)
+    """'1 d 2 h', '45 min': the largest two units, rounded up to the minute ('in 0 min' is
+    no help when 40 s are left)."""
+    minutes = max(math.ceil(delta.total_seconds() / 60), 0)
     days, rest = divmod(minutes, 1440)
     hours, mins = divmod(rest, 60)
     parts = [(days, "span_d"), (hours, "span_h"), (mins, "span_m")]

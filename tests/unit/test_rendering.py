@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.handlers.reminders import span
 from bot.keyboards import (
     field_keyboard,
     list_keyboard,
@@ -182,3 +183,18 @@ def test_every_button_fits_telegrams_64_bytes_even_for_the_largest_ids() -> None
     datas = [b.callback_data or "" for k in keyboards for row in k.inline_keyboard for b in row]
     assert len(datas) > 20
     assert all(0 < len(d.encode()) <= 64 for d in datas), max(datas, key=len)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [
+        (40, "1 min"),
+        (60, "1 min"),
+        (3599.5, "1 h"),
+        (3600, "1 h"),
+        (90_061, "1 d 1 h"),
+        (-5, "0 min"),
+    ],
+)
+def test_time_left_is_rounded_up_to_the_minute(seconds: float, shown: str) -> None:
+    assert span(timedelta(seconds=seconds), "en") == shown
