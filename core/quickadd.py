@@ -341,7 +341,8 @@ _RULES = (
     ),
     _rule(
         r"\b(?:every\s+month|monthly)\s+(?:on\s+)?(?:the\s+)?(\d{1,2})(?:st|nd|rd|th)?\b"
-        r"|\bon\s+the\s+(\d{1,2})(?:st|nd|rd|th)?\s+of\s+every\s+month\b"
+        r"|\bon\s+the\s+(\d{1,2})(?:st|nd|rd|th)?\s+of\s+(?:every|each)\s+month\b"
+        r"|\bevery\s+(\d{1,2})(?:st|nd|rd|th)\s+(?:day\s+)?of\s+(?:the\s+|each\s+)?month\b"
         r"|\bкаждое\s+(\d{1,2})(?:-?е)?\s+число\b|\bкаждый\s+месяц\s+(\d{1,2})(?:-?го)?\s+числа\b",
         _on_monthly_day,
     ),

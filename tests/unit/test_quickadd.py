@@ -150,6 +150,18 @@ def test_a_later_mention_stays_in_the_title_as_written() -> None:
             utc(2027, 1, 1, 6, 0),
         ),
         (
+            "Pay every 1st of the month",
+            "Pay",
+            Recurrence("monthly", 9, 0, day_of_month=1),
+            utc(2027, 1, 1, 6, 0),
+        ),
+        (
+            "Rent on the 15th of each month",
+            "Rent",
+            Recurrence("monthly", 9, 0, day_of_month=15),
+            utc(2026, 12, 15, 6, 0),
+        ),
+        (
             "Йога по понедельникам в 19:00",
             "Йога",
             Recurrence("weekly", 19, 0, weekday=0),
