@@ -596,6 +596,11 @@ class EnterpriseTaskOrchestrator:
         over it. When both sides changed (ours still unsent, or ours newer), the conflict is
         logged as `sync.conflict` and both versions are kept in the store's `sync_conflicts`.
         Returns how many remote changes were applied.
+
+        LIMIT: a local change still being retried when someone edits the same task there is
+        pushed over that edit without a comparison (the pull runs only in the sync job). A
+        conditional update on the server (apply only if its revision is still the one we saw)
+        would close that window.
         """
         applied = 0
         for name, integration in list(self.integrations.items()):
