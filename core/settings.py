@@ -160,7 +160,17 @@ def parse_config(data: object, *, source: str = "<config>") -> AppConfig:
     try:
         return AppConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"invalid config {source}:\n{_format_errors(exc)}") from exc
+        problems = _format_errors(exc)
+        unknown = _unknown_servers(data)
+        if unknown and "unknown server" not in problems:
+            # The servers check runs only once every entry is valid: say it now as well.
+            problems += f"\n  servers: unknown server(s) {unknown}; known: {list(SERVER_NAMES)}"
+        raise ConfigError(f"invalid config {source}:\n{problems}") from exc
+
+
+def _unknown_servers(data: object) -> list[str]:
+    servers = data.get("servers") if isinstance(data, dict) else None
+    return sorted(set(servers) - set(SERVER_NAMES)) if isinstance(servers, dict) else []
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> AppConfig:

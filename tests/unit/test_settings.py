@@ -136,3 +136,11 @@ def test_a_literal_secret_in_a_server_entry_is_refused_without_echoing_it(
 def test_an_environment_reference_in_a_server_entry_is_accepted() -> None:
     config = parse_config({"servers": {"hpkv-memory": {"env": {"HPKV_API_KEY": "${HPKV_KEY}"}}}})
     assert config.servers["hpkv-memory"].env == {"HPKV_API_KEY": "${HPKV_KEY}"}
+
+
+def test_an_unknown_server_is_named_together_with_the_other_errors() -> None:
+    data = {"servers": {"deltatask": {"priority": 0}, "bogus": {}}}
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data, source="test.json")
+    assert "servers.deltatask.priority" in str(caught.value)
+    assert "unknown server(s) ['bogus']" in str(caught.value)
