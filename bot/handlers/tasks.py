@@ -220,12 +220,17 @@ async def list_page(
 
 async def export(
     message: Message,
+    command: CommandObject,
     queries: TaskQueries,
     lang: str,
     tz: ZoneInfo,
     clock: Clock,
 ) -> None:
-    """`/export`: the chat's open and done tasks as a JSON and a CSV file."""
+    """`/export`: the chat's open and done tasks as a JSON and a CSV file (`ics`: calendar)."""
+    wanted = (command.args or "").strip().lower()
+    if wanted not in ("", "json", "csv"):
+        await message.answer(text(lang, "export_usage", what=esc(wanted[:40])))
+        return
     tasks = await queries.everything(message.chat.id)
     if not tasks:
         await message.answer(text(lang, "export_empty"))

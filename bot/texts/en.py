@@ -146,6 +146,10 @@ TEXTS: dict[str, str] = {
     "lang_set": "Language: English.",
     "lang_usage": "Choose one: <code>/lang en</code> or <code>/lang ru</code>",
     "export_caption": "📦 Tasks of this chat: {count}",
+    "export_usage": (
+        "I can't export <code>{what}</code>."
+        " <code>/export</code> sends JSON and CSV, <code>/export ics</code> a calendar file."
+    ),
     "export_empty": "There is nothing to export yet.",
     "use_new": (
         "To add a task, send <code>/new</code> with its text, or just /new to be asked "

@@ -145,6 +145,10 @@ TEXTS: dict[str, str] = {
     "lang_set": "Язык: русский.",
     "lang_usage": "Выберите: <code>/lang en</code> или <code>/lang ru</code>",
     "export_caption": "📦 Задачи этого чата: {count}",
+    "export_usage": (
+        "Не умею выгружать <code>{what}</code>."
+        " <code>/export</code> присылает JSON и CSV, <code>/export ics</code> — файл календаря."
+    ),
     "export_empty": "Экспортировать пока нечего.",
     "use_new": (
         "Чтобы добавить задачу, пришлите <code>/new</code> и её текст или просто /new, "

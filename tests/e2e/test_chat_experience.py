@@ -563,6 +563,15 @@ async def test_export_of_an_empty_chat_says_so(start_bot: StartBot) -> None:
     assert "nothing to export" in reply["text"]
 
 
+async def test_export_in_a_format_it_lacks_says_which_it_has(start_bot: StartBot) -> None:
+    world = await start_bot()
+    await world.say("/new Pay rent")
+    (reply,) = await world.say("/export pdf")
+    assert reply["text"].startswith("I can't export pdf.")
+    assert "/export ics" in reply["text"]
+    assert "document" not in reply  # no file sent
+
+
 # -- access --------------------------------------------------------------------------------------
 
 
