@@ -34,13 +34,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from core.errors import ToolFailed
+from core.errors import ServerUnavailable, ToolFailed
 from core.models import Change, Operation, Task
 from core.settings import ServerConfig
 from integrations.markdown import one_line_title
@@ -130,6 +132,13 @@ def parse_items(reply: str) -> list[PlanItem]:
     return [replace(i, dependencies=tuple(d for d in i.dependencies if d in known)) for i in items]
 
 
+log = logging.getLogger("taskbot.shrimp")
+TASKS_FILE = "tasks.json"  # shrimp's whole plan, in its DATA_DIR (our state dir)
+GOOD_COPY = "tasks.json.last-good"
+#: Tools that never write tasks.json: no copy is taken after them.
+_READ_ONLY = frozenset({"query_task", "list_tasks", "get_task_detail", "plan_task"})
+
+
 class ShrimpIntegration(McpIntegration):
     """Keeps a planning copy of each task and splits a task into a chain of dependent steps."""
 
@@ -146,6 +155,60 @@ class ShrimpIntegration(McpIntegration):
     def _launch(self) -> Launch:
         env = {"DATA_DIR": str(self.state_dir), "TEMPLATES_USE": "en", "ENABLE_GUI": "false"}
         return replace(node_server("mcp-shrimp-task-manager", env=env), cwd=self.state_dir)
+
+    # -- shrimp's tasks.json survives a crash mid-write ---------------------------------------
+    # Shrimp rewrites tasks.json in place (truncate, then write): killed in between, it leaves
+    # a cut-off file and every later call fails ("Unexpected end of JSON input"), taking the
+    # whole plan with it. After each call that changed the plan we keep a copy of the file;
+    # a failure with a cut-off file puts that copy back (the state before the write that
+    # crashed, whose changes were never acknowledged) and counts as unavailable, so the
+    # orchestrator retries instead of giving the changes up.
+
+    async def _prepare(self) -> None:
+        await super()._prepare()
+        await asyncio.to_thread(self._repair_plan)  # a crash in an earlier run
+
+    async def _call(self, tool: str, arguments: Mapping[str, Any] | None = None) -> object:
+        try:
+            value = await super()._call(tool, arguments)
+        except ToolFailed as exc:
+            if await asyncio.to_thread(self._repair_plan):
+                raise ServerUnavailable(
+                    "tasks.json was cut short by a crash; restored the last good copy",
+                    server=self.name,
+                    tool=tool,
+                ) from exc
+            raise
+        if tool not in _READ_ONLY:
+            await asyncio.to_thread(self._keep_good_copy)
+        return value
+
+    def _keep_good_copy(self) -> None:
+        plan = self.state_dir / TASKS_FILE
+        try:
+            data = plan.read_bytes()
+            json.loads(data)
+        except (OSError, ValueError):
+            return  # nothing whole to keep
+        spare = plan.with_name(GOOD_COPY + ".tmp")
+        spare.write_bytes(data)
+        os.replace(spare, plan.with_name(GOOD_COPY))
+
+    def _repair_plan(self) -> bool:
+        """Put the last good copy back if tasks.json is cut short; whether it did."""
+        plan = self.state_dir / TASKS_FILE
+        try:
+            json.loads(plan.read_bytes())
+        except FileNotFoundError:
+            return False
+        except (OSError, ValueError):
+            good = plan.with_name(GOOD_COPY)
+            spare = plan.with_name(TASKS_FILE + ".restore")
+            spare.write_bytes(good.read_bytes() if good.exists() else b'{"tasks": []}')
+            os.replace(spare, plan)
+            log.error("shrimp.plan_restored", extra={"server": self.name, "copy": good.exists()})
+            return True
+        return False
 
     async def _apply(self, change: Change) -> str | None:
         task = snapshot(change)

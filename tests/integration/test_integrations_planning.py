@@ -101,6 +101,25 @@ async def shrimp(data_dir: Path, no_leaked_children: None) -> AsyncIterator[Shri
         yield integration
 
 
+async def test_a_plan_file_cut_short_by_a_crash_is_restored_and_the_change_retried(
+    shrimp: ShrimpIntegration,
+) -> None:
+    """Regression: kill -9 mid-write left shrimp's tasks.json cut off; every later call failed
+    as a refusal (rows dead) and the whole plan was gone."""
+    kept = make_task(id=1, title="Kept across the crash")
+    later = make_task(id=2, title="Written after the crash")
+    await shrimp.apply(Change(Operation.CREATE, kept))
+    plan_file = shrimp.state_dir / "tasks.json"
+    whole = plan_file.read_bytes()
+    plan_file.write_bytes(whole[: len(whole) // 2])  # what a kill between truncate and write leaves
+
+    with pytest.raises(ServerUnavailable, match="restored the last good copy"):
+        await shrimp.apply(Change(Operation.CREATE, later))
+    await shrimp.apply(Change(Operation.CREATE, later))  # the orchestrator's retry
+
+    assert sorted(item.uid for item in await shrimp.plan()) == sorted([kept.uid, later.uid])
+
+
 async def _chain(shrimp: ShrimpIntegration) -> dict[str, tuple[str, ...]]:
     """Title -> titles it waits for, as shrimp's list shows the plan."""
     plan = await shrimp.plan()
