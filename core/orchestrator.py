@@ -161,10 +161,8 @@ class EnterpriseTaskOrchestrator:
         self._spawn(self.sync())
 
     async def _close_started(self) -> None:
-        await asyncio.gather(
-            *(self._close_one(n, i) for n, i in self.integrations.items()),
-            return_exceptions=True,
-        )
+        """Close every integration (each logs its own failure), then the store."""
+        await asyncio.gather(*(self._close_one(n, i) for n, i in self.integrations.items()))
         await self.store.close()
 
     async def _start_servers(self) -> None:
@@ -223,10 +221,7 @@ class EnterpriseTaskOrchestrator:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-        await asyncio.gather(
-            *(self._close_one(n, i) for n, i in self.integrations.items()),
-        )
-        await self.store.close()
+        await self._close_started()
         log.info("orchestrator.closed")
 
     async def _close_one(self, name: str, integration: Integration) -> None:

@@ -201,6 +201,13 @@ def _task(row: Sequence[object]) -> Task:
     )
 
 
+async def _version(db: aiosqlite.Connection, uid: str) -> int | None:
+    """The task's current version (its outbox rows' `seq`), or None for an unknown uid."""
+    async with db.execute("SELECT version FROM tasks WHERE uid=?", (uid,)) as cur:
+        row = await cur.fetchone()
+    return None if row is None else int(row[0])
+
+
 async def _to_the_end(statement: Awaitable[object]) -> None:
     """Await a statement; if cancelled meanwhile, wait for it to finish, then re-raise."""
     job = asyncio.ensure_future(statement)
@@ -618,20 +625,17 @@ class SqliteTaskStore:
                 "UPDATE outbox SET state=?, updated_at=? WHERE task_uid=? AND state=?",
                 (OutboxState.CANCELLED.value, stamp, uid, OutboxState.PENDING.value),
             )
-            async with db.execute("SELECT version FROM tasks WHERE uid=?", (uid,)) as cur:
-                row = await cur.fetchone()
-            seq = int(row[0]) if row else 1
+            seq = await _version(db, uid) or 1
             await self._add_outbox(uid, holders, Operation.UNDO, seq, stamp)
 
     async def enqueue(self, uid: str, server: str, op: Operation) -> None:
         """Queue `op` for one server at the task's current version (a repair, not a change)."""
         stamp = _iso(utcnow())
         async with self.transaction() as db:
-            async with db.execute("SELECT version FROM tasks WHERE uid=?", (uid,)) as cur:
-                row = await cur.fetchone()
-            if row is None:
+            seq = await _version(db, uid)
+            if seq is None:
                 raise TaskNotFound(uid)
-            await self._add_outbox(uid, (server,), op, int(row[0]), stamp)
+            await self._add_outbox(uid, (server,), op, seq, stamp)
 
     async def cancel_pending(self, uid: str) -> None:
         await self.write(
